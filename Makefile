@@ -1,0 +1,42 @@
+# The two commands that matter: `make run` and `make test`. Both run the
+# idempotent set-up first, so they work from a fresh clone.
+VENV ?= .venv
+BIN := $(VENV)/bin
+export PATH := $(abspath $(BIN)):$(PATH)
+export ANSIBLE_FORCE_COLOR ?= 0
+
+.PHONY: help setup run test lint unit integration molecule bench clean
+
+help:
+	@echo "make run    set-up if needed, then ansible-playbook site.yml (local 3x3 cluster)"
+	@echo "make test   set-up if needed, then every test: lint, unit, integration, molecule"
+	@echo "make setup  packages, Docker engine, .venv, collections, images (idempotent)"
+	@echo "make lint | unit | integration | molecule | bench"
+
+setup:
+	@scripts/setup.sh
+
+run: setup
+	$(BIN)/ansible-playbook site.yml
+
+test: setup lint unit integration molecule
+
+lint:
+	$(BIN)/yamllint --strict .
+	$(BIN)/ruff check .
+	$(BIN)/ansible-lint --offline -q
+
+unit:
+	$(BIN)/pytest tests/unit
+
+integration:
+	$(BIN)/pytest tests/integration
+
+molecule:
+	@echo "molecule: no scenarios yet"
+
+bench:
+	$(BIN)/python bench/double_budget.py
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache

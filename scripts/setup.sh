@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Bring this machine to a working toolchain: system packages, a Docker engine,
+# the Python venv, the collections and the images. Idempotent; every step is
+# skipped when its result is already present, so a second run is quick.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv=${VENV:-.venv}
+python=${PYTHON:-python3}
+step() { printf '\n== setup: %s\n' "$*"; }
+
+# --- system packages -------------------------------------------------------
+# command -> Debian package that provides it (libfaketime has no command, so
+# its library path stands in).
+declare -A needs=(
+  [dockerd]=docker.io
+  [debootstrap]=debootstrap
+  [iptables]=iptables
+  [faketime]=faketime
+  [/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1]=libfaketime
+  [tar]=tar
+)
+step "system packages"
+missing=()
+for what in "${!needs[@]}"; do
+  if [[ $what == /* ]]; then [ -e "$what" ] && continue
+  else command -v "$what" >/dev/null 2>&1 && continue; fi
+  missing+=("${needs[$what]}")
+done
+if ! "$python" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  missing+=("python3-venv")
+fi
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "all present"
+elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "installing: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "missing: ${missing[*]}" >&2
+  echo "install them (Debian: apt-get install ${missing[*]}) or run this as root on Debian" >&2
+  exit 1
+fi
+
+# --- Docker engine ---------------------------------------------------------
+step "Docker engine"
+scripts/docker-engine.sh
+
+# --- Python venv -------------------------------------------------------------
+step "Python venv ($venv)"
+"$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
+  || { echo "Python >= 3.10 is required ($python is $("$python" -V 2>&1))" >&2; exit 1; }
+want=$(sha256sum requirements.txt | cut -d' ' -f1)
+if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" = "$want" ]; then
+  echo "up to date"
+else
+  [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+  "$venv/bin/pip" install -q --upgrade pip >/dev/null
+  "$venv/bin/pip" install -q -r requirements.txt
+  echo "$want" > "$venv/.requirements.sha256"
+  echo "installed"
+fi
+
+# --- collections -------------------------------------------------------------
+step "collections (requirements.yml)"
+want=$(sha256sum requirements.yml requirements.txt | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$venv/.collections.sha256" 2>/dev/null)" = "$want" ]; then
+  echo "up to date"
+else
+  # They ship inside the `ansible` package: this must succeed without Galaxy.
+  "$venv/bin/ansible-galaxy" collection install -r requirements.yml
+  echo "$want" > "$venv/.collections.sha256"
+fi
+
+# --- images ------------------------------------------------------------------
+step "images"
+"$venv/bin/ansible-playbook" playbooks/docker_hosts.yml
