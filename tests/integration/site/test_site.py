@@ -1,0 +1,136 @@
+"""site.yml end to end on a 3x1 cluster of the FaunaDB double (issue 5).
+
+One module-scoped cluster; the tests run in file order and build on each
+other: bad input fails before anything exists, --check on an empty host,
+first run, second run changes nothing, --check predicts nothing, heal after
+a kill, teardown refuses without confirmation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[3]
+INVENTORY = Path(__file__).with_name("inventory.yml")
+NODES = ["st_replica1_node1", "st_replica2_node1", "st_replica3_node1"]
+LB_URL = "http://127.0.0.1:18443"
+CONFIRM = "faunadb_teardown_confirm=sitetest"
+
+
+def playbook(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run(
+        [str(ROOT / ".venv/bin/ansible-playbook"), "-i", str(INVENTORY), *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+    )
+    if check and proc.returncode != 0:
+        pytest.fail(f"ansible-playbook {' '.join(args)} failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}")
+    return proc
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    """PLAY RECAP lines as {host: {ok: n, changed: n, failed: n, ...}}."""
+    hosts = {}
+    for host, counts in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", output, re.M):
+        hosts[host] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counts)}
+    return hosts
+
+
+def containers() -> list[str]:
+    out = subprocess.run(
+        ["docker", "ps", "-a", "--filter", "label=org.faunalab.cluster=sitetest", "--format", "{{.Names}}"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    return sorted(out.split())
+
+
+def ping(scope: str = "write") -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(f"{LB_URL}/ping?scope={scope}", timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"{}")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def clean_cluster():
+    playbook("playbooks/teardown.yml", "-e", CONFIRM)
+    yield
+    playbook("playbooks/teardown.yml", "-e", CONFIRM)
+
+
+def test_bad_inventory_fails_before_anything_changes():
+    proc = playbook("site.yml", "-e", '{"faunadb_replica_types": {"replica1": "compute"}}', check=False)
+    assert proc.returncode != 0
+    assert "faunadb_allow_fewer_data_log_replicas" in proc.stdout
+    proc = playbook("site.yml", "-e", "faunadb_deploy_mode=vm", check=False)
+    assert proc.returncode != 0
+    assert "faunadb_deploy_mode must be one of: container, service" in proc.stdout
+    assert containers() == []
+
+
+def test_check_mode_on_an_empty_host_does_not_fail():
+    proc = playbook("site.yml", "--check")
+    assert any(h["changed"] > 0 for h in recap(proc.stdout).values()), "check mode predicted no change"
+    assert containers() == []
+
+
+def test_first_run_builds_a_cluster_that_accepts_writes():
+    proc = playbook("site.yml")
+    assert set(containers()) == set(NODES + ["st_load_balancer"])
+    assert ping("write") == (200, {"resource": "Scope write is OK"})
+    # verify.yml printed the status table as faunadb-admin shows it
+    assert proc.stdout.count("Replica: replica") == 3
+    assert "(data+log)" in proc.stdout
+
+
+def test_second_run_changes_nothing():
+    hosts = recap(playbook("site.yml").stdout)
+    assert set(hosts) >= set(NODES)
+    assert {h: c["changed"] for h, c in hosts.items() if c["changed"]} == {}
+
+
+def test_check_mode_on_a_converged_cluster_predicts_no_change():
+    hosts = recap(playbook("site.yml", "--check").stdout)
+    assert {h: c["changed"] for h, c in hosts.items() if c["changed"]} == {}
+
+
+def test_root_key_stays_secret():
+    key = (INVENTORY.parent / ".secrets" / "sitetest.root_key").read_text().strip()
+    assert oct((INVENTORY.parent / ".secrets" / "sitetest.root_key").stat().st_mode & 0o777) == "0o600"
+    out = playbook("site.yml", "-v").stdout
+    assert key not in out
+    inspect = subprocess.run(["docker", "inspect", NODES[0]], capture_output=True, text=True, check=True).stdout
+    assert key not in inspect
+
+
+def test_heal_restarts_a_killed_node():
+    subprocess.run(["docker", "kill", NODES[1]], check=True, capture_output=True)
+    # The other two data+log replicas still commit writes through nginx.
+    assert ping("write")[0] == 200
+    proc = playbook("playbooks/heal.yml")
+    assert recap(proc.stdout)[NODES[1]]["changed"] >= 1
+    status = playbook("playbooks/status.yml").stdout
+    assert "'all_up_and_live': True" in status or '"all_up_and_live": true' in status
+    assert ping("write")[0] == 200
+
+
+def test_heal_on_a_healthy_cluster_changes_nothing():
+    hosts = recap(playbook("playbooks/heal.yml").stdout)
+    assert {h: c["changed"] for h, c in hosts.items() if c["changed"]} == {}
+
+
+def test_teardown_refuses_without_confirmation():
+    proc = playbook("playbooks/teardown.yml", check=False)
+    assert proc.returncode != 0
+    assert "faunadb_teardown_confirm=sitetest" in proc.stdout
+    assert len(containers()) == 4
