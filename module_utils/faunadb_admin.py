@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """The faunadb-admin runner shared by the faunadb_* modules.
 
 Builds argv lists, passes the root key through the environment only, turns a
@@ -22,26 +21,26 @@ from ansible.module_utils.faunadb_parse import (
     parse_status_text,
 )
 
-ROOT_KEY_ENV = 'FAUNADB_ROOT_KEY'
+ROOT_KEY_ENV = "FAUNADB_ROOT_KEY"
 
-_ERROR_LINE_RE = re.compile(r'^\s*(?:ERROR|Error|Failed):\s*(?P<msg>.+?)\s*$', re.M)
-_NOISE_RE = re.compile(r'^(Loaded configuration from|Picked up JAVA_TOOL_OPTIONS)')
+_ERROR_LINE_RE = re.compile(r"^\s*(?:ERROR|Error|Failed):\s*(?P<msg>.+?)\s*$", re.M)
+_NOISE_RE = re.compile(r"^(Loaded configuration from|Picked up JAVA_TOOL_OPTIONS)")
 
 # Error kinds callers branch on; anything else is just "failed".
 _KINDS = (
-    ('not_member', re.compile(r'not part of a cluster|cluster uninitialized', re.I)),
-    ('unreachable', re.compile(r'Could not connect|Connection refused|connect timed out', re.I)),
-    ('unauthorized', re.compile(r'Unauthorized', re.I)),
-    ('invalid_command', re.compile(r'Invalid command|Unrecognized option|Unknown option', re.I)),
-    ('unknown_replica', re.compile(r'Unknown replica', re.I)),
-    ('unknown_host', re.compile(r'Host is unknown', re.I)),
+    ("not_member", re.compile(r"not part of a cluster|cluster uninitialized", re.I)),
+    ("unreachable", re.compile(r"Could not connect|Connection refused|connect timed out", re.I)),
+    ("unauthorized", re.compile(r"Unauthorized", re.I)),
+    ("invalid_command", re.compile(r"Invalid command|Unrecognized option|Unknown option", re.I)),
+    ("unknown_replica", re.compile(r"Unknown replica", re.I)),
+    ("unknown_host", re.compile(r"Host is unknown", re.I)),
 )
 
 
 class AdminCommandError(FaunaDBError):
     """faunadb-admin ran and exited non-zero (or printed something unusable)."""
 
-    def __init__(self, msg, kind='failed', **details):
+    def __init__(self, msg, kind="failed", **details):
         super().__init__(msg, **details)
         self.kind = kind
 
@@ -54,25 +53,25 @@ def error_message(stdout, stderr):
     arguments) print a bare last line.
     """
     for stream in (stdout, stderr):
-        found = [m.group(0).strip() for m in _ERROR_LINE_RE.finditer(stream or '')]
+        found = [m.group(0).strip() for m in _ERROR_LINE_RE.finditer(stream or "")]
         if found:
-            return '; '.join(found)
+            return "; ".join(found)
     for stream in (stdout, stderr):
         lines = [
             line.strip()
-            for line in (stream or '').splitlines()
+            for line in (stream or "").splitlines()
             if line.strip() and not _NOISE_RE.match(line.strip())
         ]
         if lines:
             return lines[-1]
-    return 'no output'
+    return "no output"
 
 
 def error_kind(text):
     for kind, pattern in _KINDS:
-        if pattern.search(text or ''):
+        if pattern.search(text or ""):
             return kind
-    return 'failed'
+    return "failed"
 
 
 class AdminResult:
@@ -89,10 +88,11 @@ class AdminResult:
 class FaunaAdmin:
     """faunadb-admin as seen through one executor and one set of connection options."""
 
-    def __init__(self, executor, admin_path='faunadb-admin', config_path=None, admin_host=None,
-                 root_key=None):
+    def __init__(
+        self, executor, admin_path="faunadb-admin", config_path=None, admin_host=None, root_key=None
+    ):
         self.executor = executor
-        self.admin_path = admin_path or 'faunadb-admin'
+        self.admin_path = admin_path or "faunadb-admin"
         self.config_path = config_path
         self.admin_host = admin_host
         self._root_key = root_key
@@ -103,20 +103,20 @@ class FaunaAdmin:
         params = module.params
         return cls(
             faunadb_executor.make_executor(module),
-            admin_path=params.get('admin_path'),
-            config_path=params.get('config_path'),
-            admin_host=params.get('admin_host'),
-            root_key=params.get('root_key'),
+            admin_path=params.get("admin_path"),
+            config_path=params.get("config_path"),
+            admin_host=params.get("admin_host"),
+            root_key=params.get("root_key"),
         )
 
     def argv(self, *args, json_output=False):
         argv = [self.admin_path]
         if self.config_path:
-            argv += ['-c', self.config_path]
+            argv += ["-c", self.config_path]
         if self.admin_host:
-            argv += ['-H', self.admin_host]
+            argv += ["-H", self.admin_host]
         if json_output:
-            argv.append('--json')
+            argv.append("--json")
         argv += [str(a) for a in args]
         return argv
 
@@ -129,7 +129,7 @@ class FaunaAdmin:
     def run(self, *args, json_output=False, check=True):
         argv = self.argv(*args, json_output=json_output)
         # The key never is on argv, so the displayed command needs no redaction.
-        cmd = ' '.join(shlex.quote(a) for a in argv)
+        cmd = " ".join(shlex.quote(a) for a in argv)
         self.commands.append(cmd)
         rc, stdout, stderr = self.executor.run(argv, self.environment())
         result = AdminResult(rc, stdout, stderr, cmd)
@@ -139,58 +139,63 @@ class FaunaAdmin:
 
     def error(self, result, msg=None):
         found = error_message(result.stdout, result.stderr)
-        kind = error_kind('%s\n%s' % (result.stdout, result.stderr))
-        text = msg or 'faunadb-admin failed (rc=%s): %s' % (result.rc, found)
+        kind = error_kind(f"{result.stdout}\n{result.stderr}")
+        text = msg or f"faunadb-admin failed (rc={result.rc}): {found}"
         return AdminCommandError(text, kind=kind, faunadb_message=found, **result.as_dict())
 
     # Reads -----------------------------------------------------------------
 
-    def status(self, prefer_json=True):
-        """Parsed status; raises AdminCommandError(kind='not_member') before init/join."""
-        if prefer_json:
-            result = self.run('status', json_output=True, check=False)
+    def status(self, fmt="auto"):
+        """Parsed status; raises AdminCommandError(kind='not_member') before init/join.
+
+        fmt 'auto' asks for --json and falls back to the text table when the
+        binary rejects the flag (2.x) or ignores it.
+        """
+        if fmt in ("auto", "json"):
+            result = self.run("status", json_output=True, check=False)
             if result.rc == 0:
                 try:
                     return parse_status_json(result.stdout)
-                except ParseError:
-                    # A binary that ignores --json prints the table instead.
-                    pass
+                except ParseError as exc:
+                    if fmt == "json":
+                        exc.details.update(result.as_dict())
+                        raise
             else:
                 err = self.error(result)
-                if err.kind != 'invalid_command':
+                if fmt == "json" or err.kind != "invalid_command":
                     raise err
-        result = self.run('status')
+        result = self.run("status")
         try:
             return parse_status_text(result.stdout)
         except ParseError as exc:
             exc.details.update(result.as_dict())
             raise
 
-    def membership(self):
+    def membership(self, fmt="auto"):
         """Return the parsed status, or None when this node is not part of a cluster."""
         try:
-            return self.status()
+            return self.status(fmt)
         except AdminCommandError as exc:
-            if exc.kind == 'not_member':
+            if exc.kind == "not_member":
                 return None
             raise
 
     def replication(self):
         """Replica name -> type, from show-replication (or status on a binary without it)."""
-        result = self.run('show-replication', check=False)
+        result = self.run("show-replication", check=False)
         if result.rc == 0:
             parsed = parse_show_replication(result.stdout)
             if parsed:
                 return parsed
         else:
             err = self.error(result)
-            if err.kind != 'invalid_command':
+            if err.kind != "invalid_command":
                 raise err
         status = self.status()
-        return {r['name']: r['type'] for r in status['replicas']}
+        return {r["name"]: r["type"] for r in status["replicas"]}
 
     def movement(self):
-        result = self.run('movement-status')
+        result = self.run("movement-status")
         try:
             return parse_movement_status(result.stdout)
         except ParseError as exc:
@@ -198,7 +203,7 @@ class FaunaAdmin:
             raise
 
     def identity(self):
-        result = self.run('show-identity')
+        result = self.run("show-identity")
         try:
             return parse_identity(result.stdout)
         except ParseError as exc:

@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 # Shared pieces of the faunadb_* modules: the connection argument spec, the
 # error type every helper raises, and input validation.
 """Common argument spec, errors and validation for the faunadb_* modules."""
@@ -9,14 +8,14 @@ import re
 
 from ansible.module_utils.basic import env_fallback
 
-REPLICA_TYPES = ('compute', 'data', 'data+log')
+REPLICA_TYPES = ("compute", "data", "data+log")
 
 # FaunaDB's own rule; letters may be any Unicode letter, hence [^\W_] rather
 # than [A-Za-z] (Python's \w is Unicode-aware for str patterns).
-_NAME_PART = r'[^\W_][\w-]*'
-REPLICA_NAME_RE = re.compile(r'^%s(?:/%s)?$' % (_NAME_PART, _NAME_PART))
+_NAME_PART = r"[^\W_][\w-]*"
+REPLICA_NAME_RE = re.compile(rf"^{_NAME_PART}(?:/{_NAME_PART})?$")
 
-DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock'
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 
 
 def faunadb_argument_spec(extra=None):
@@ -27,16 +26,16 @@ def faunadb_argument_spec(extra=None):
     two in step.
     """
     spec = dict(
-        executor=dict(type='str', default='local', choices=['local', 'docker']),
-        container=dict(type='str'),
-        docker_host=dict(type='str', fallback=(env_fallback, ['DOCKER_HOST'])),
-        docker_timeout=dict(type='int', default=180),
-        admin_path=dict(type='str', default='faunadb-admin'),
-        config_path=dict(type='str'),
-        admin_host=dict(type='str'),
+        executor=dict(type="str", default="local", choices=["local", "docker"]),
+        container=dict(type="str"),
+        docker_host=dict(type="str", fallback=(env_fallback, ["DOCKER_HOST"])),
+        docker_timeout=dict(type="int", default=180),
+        admin_path=dict(type="str", default="faunadb-admin"),
+        config_path=dict(type="str"),
+        admin_host=dict(type="str"),
         # The key is handed to faunadb-admin through FAUNADB_ROOT_KEY in the
         # child's environment, never on argv (visible in ps).
-        root_key=dict(type='str', no_log=True, fallback=(env_fallback, ['FAUNADB_ROOT_KEY'])),
+        root_key=dict(type="str", no_log=True, fallback=(env_fallback, ["FAUNADB_ROOT_KEY"])),
     )
     if extra:
         spec.update(extra)
@@ -44,7 +43,7 @@ def faunadb_argument_spec(extra=None):
 
 
 FAUNADB_REQUIRED_IF = [
-    ('executor', 'docker', ['container']),
+    ("executor", "docker", ["container"]),
 ]
 
 
@@ -62,15 +61,15 @@ class FaunaDBError(Exception):
 
     def fail_kwargs(self):
         result = dict(self.details)
-        result['msg'] = self.msg
+        result["msg"] = self.msg
         return result
 
 
 def validate_replica_name(name):
     if not isinstance(name, str) or not REPLICA_NAME_RE.match(name):
         raise FaunaDBError(
-            'Invalid replica name %r: expected letters, digits, "_" or "-" (not starting '
-            'with "_" or "-"), optionally one "/" between two such parts' % (name,)
+            f'Invalid replica name {name!r}: expected letters, digits, "_" or "-" (not starting '
+            'with "_" or "-"), optionally one "/" between two such parts'
         )
     return name
 

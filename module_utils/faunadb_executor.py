@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """Where faunadb-admin runs: on the managed host, or inside a container via the Docker API.
 
 Modules never call subprocess or docker themselves; they get an Executor from
@@ -36,7 +35,7 @@ class ExecutorError(FaunaDBError):
 class Executor:
     """Runs one argv list and returns (rc, stdout, stderr) as text."""
 
-    name = 'abstract'
+    name = "abstract"
 
     def run(self, argv, env=None):
         raise NotImplementedError
@@ -48,7 +47,7 @@ class Executor:
 class LocalExecutor(Executor):
     """Runs the command on the host executing the module (service mode)."""
 
-    name = 'local'
+    name = "local"
 
     def __init__(self, module):
         self.module = module
@@ -67,7 +66,7 @@ class DockerExecutor(Executor):
     runs where the docker SDK is installed (usually the controller).
     """
 
-    name = 'docker'
+    name = "docker"
 
     def __init__(self, container, docker_host=None, timeout=180, client=None):
         self.container_name = container
@@ -77,7 +76,7 @@ class DockerExecutor(Executor):
         self._container = None
 
     def describe(self):
-        return 'docker container %s on %s' % (self.container_name, self.docker_host)
+        return f"docker container {self.container_name} on {self.docker_host}"
 
     def _get_client(self):
         if self._client is None:
@@ -91,8 +90,8 @@ class DockerExecutor(Executor):
 
     def _unreachable(self, exc):
         return ExecutorError(
-            'Cannot reach the Docker engine at %s: %s' % (self.docker_host, exc),
-            'unreachable',
+            f"Cannot reach the Docker engine at {self.docker_host}: {exc}",
+            "unreachable",
             docker_host=self.docker_host,
         )
 
@@ -104,9 +103,9 @@ class DockerExecutor(Executor):
             container = client.containers.get(self.container_name)
         except docker.errors.NotFound:
             raise ExecutorError(
-                'Container %s not found on the Docker engine at %s'
-                % (self.container_name, self.docker_host),
-                'not_found',
+                f"Container {self.container_name} not found on the Docker engine "
+                f"at {self.docker_host}",
+                "not_found",
                 container=self.container_name,
                 docker_host=self.docker_host,
             ) from None
@@ -114,10 +113,10 @@ class DockerExecutor(Executor):
             if _is_transport_error(exc):
                 raise self._unreachable(exc) from None
             raise
-        if container.status != 'running':
+        if container.status != "running":
             raise ExecutorError(
-                'Container %s is not running (status: %s)' % (self.container_name, container.status),
-                'not_running',
+                f"Container {self.container_name} is not running (status: {container.status})",
+                "not_running",
                 container=self.container_name,
                 docker_host=self.docker_host,
             )
@@ -131,10 +130,9 @@ class DockerExecutor(Executor):
         except docker.errors.APIError as exc:
             # 409 is what the engine answers when the container stopped
             # between inspect and exec.
-            kind = 'not_running' if getattr(exc, 'status_code', None) == 409 else 'unreachable'
+            kind = "not_running" if getattr(exc, "status_code", None) == 409 else "unreachable"
             raise ExecutorError(
-                'docker exec in container %s failed: %s'
-                % (self.container_name, exc.explanation or exc),
+                f"docker exec in container {self.container_name} failed: {exc.explanation or exc}",
                 kind,
                 container=self.container_name,
                 docker_host=self.docker_host,
@@ -156,29 +154,29 @@ def _is_transport_error(exc):
     # through unwrapped; to the user they all mean "engine unreachable".
     if HAS_DOCKER and isinstance(exc, docker.errors.DockerException):
         return True
-    return type(exc).__module__.startswith(('requests', 'urllib3'))
+    return type(exc).__module__.startswith(("requests", "urllib3"))
 
 
 def _text(data):
     if data is None:
-        return ''
+        return ""
     if isinstance(data, bytes):
-        return data.decode('utf-8', errors='replace')
+        return data.decode("utf-8", errors="replace")
     return data
 
 
 def make_executor(module):
     """Build the executor the module's options ask for."""
     params = module.params
-    if params['executor'] == 'docker':
+    if params["executor"] == "docker":
         if not HAS_DOCKER:
             module.fail_json(
-                msg=missing_required_lib('docker (the Docker SDK for Python)'),
+                msg=missing_required_lib("docker (the Docker SDK for Python)"),
                 exception=DOCKER_IMPORT_ERROR,
             )
         return DockerExecutor(
-            params['container'],
-            docker_host=params.get('docker_host'),
-            timeout=params.get('docker_timeout') or 180,
+            params["container"],
+            docker_host=params.get("docker_host"),
+            timeout=params.get("docker_timeout") or 180,
         )
     return LocalExecutor(module)

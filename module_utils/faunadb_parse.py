@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """Parsers for faunadb-admin output, and the cluster summaries built from them.
 
 Pure functions on text: tested on recorded output of both the current release
@@ -15,36 +14,36 @@ from ansible.module_utils.faunadb_common import FaunaDBError
 # Columns are looked up by these names; every other header is kept under its
 # own lowercased, underscored name so an unknown extra column is not lost.
 _COLUMN_KEYS = {
-    'status': 'status',
-    'state': 'state',
-    'workerid': 'worker_id',
-    'worker id': 'worker_id',
-    'log segment': 'log_segment',
-    'address': 'address',
-    'owns': 'owns',
-    'goal': 'goal',
-    'hostid': 'host_id',
-    'host id': 'host_id',
-    'persisted timestamp': 'persisted_timestamp',
+    "status": "status",
+    "state": "state",
+    "workerid": "worker_id",
+    "worker id": "worker_id",
+    "log segment": "log_segment",
+    "address": "address",
+    "owns": "owns",
+    "goal": "goal",
+    "hostid": "host_id",
+    "host id": "host_id",
+    "persisted timestamp": "persisted_timestamp",
 }
 
-_REPLICA_HEADER_RE = re.compile(r'^Replica:\s+(?P<name>\S(?:.*\S)?)\s+\((?P<type>[^()]*)\)\s*$')
+_REPLICA_HEADER_RE = re.compile(r"^Replica:\s+(?P<name>\S(?:.*\S)?)\s+\((?P<type>[^()]*)\)\s*$")
 _DATACENTER_HEADER_RE = re.compile(
-    r'^Datacenter:\s+(?P<name>\S(?:.*\S)?)\s+\(in Replication:\s*(?P<repl>\w+)\)\s*$', re.I
+    r"^Datacenter:\s+(?P<name>\S(?:.*\S)?)\s+\(in Replication:\s*(?P<repl>\w+)\)\s*$", re.I
 )
 # A cell is a run of text in which words are separated by single spaces;
 # columns are separated by at least two.
-_CELL_RE = re.compile(r'\S+(?: \S+)*')
-_SEGMENT_RE = re.compile(r'^(?:Segment-)?(?P<num>\d+)(?P<leader>\s*\(leader\))?$', re.I)
-_PERCENT_RE = re.compile(r'^(?P<num>\d+(?:\.\d+)?)\s*%$')
+_CELL_RE = re.compile(r"\S+(?: \S+)*")
+_SEGMENT_RE = re.compile(r"^(?:Segment-)?(?P<num>\d+)(?P<leader>\s*\(leader\))?$", re.I)
+_PERCENT_RE = re.compile(r"^(?P<num>\d+(?:\.\d+)?)\s*%$")
 
-_MOVEMENT_IDLE_RE = re.compile(r'No data movement is currently in progress', re.I)
+_MOVEMENT_IDLE_RE = re.compile(r"No data movement is currently in progress", re.I)
 _MOVEMENT_ACTIVE_RE = re.compile(
-    r'(?P<progress>\S+) of tokens in (?P<segments>\d+) segments? moving to '
-    r'(?P<nodes>\d+) nodes? in (?P<replicas>\d+) replicas?',
+    r"(?P<progress>\S+) of tokens in (?P<segments>\d+) segments? moving to "
+    r"(?P<nodes>\d+) nodes? in (?P<replicas>\d+) replicas?",
     re.I,
 )
-_UUID_RE = re.compile(r'\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b', re.I)
+_UUID_RE = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I)
 
 
 class ParseError(FaunaDBError):
@@ -52,8 +51,8 @@ class ParseError(FaunaDBError):
 
 
 def _column_key(header):
-    name = ' '.join(header.split()).lower()
-    return _COLUMN_KEYS.get(name, re.sub(r'\W+', '_', name).strip('_'))
+    name = " ".join(header.split()).lower()
+    return _COLUMN_KEYS.get(name, re.sub(r"\W+", "_", name).strip("_"))
 
 
 def _header_columns(line):
@@ -76,7 +75,7 @@ def _split_row(line, columns):
         if key in cells:
             # Two cells nearest to one header: the row has a cell wider than
             # the padding allows for; keep them together rather than drop one.
-            cells[key] = cells[key] + ' ' + match.group(0)
+            cells[key] = cells[key] + " " + match.group(0)
         else:
             cells[key] = match.group(0)
     return cells
@@ -98,14 +97,14 @@ def _percent(value):
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return round(float(value) * 100, 1)
     match = _PERCENT_RE.match(str(value).strip())
-    return float(match.group('num')) if match else None
+    return float(match.group("num")) if match else None
 
 
 def _timestamp(value):
     if value is None:
         return None
     value = str(value).strip()
-    if not value or value.lower() in ('none', 'not reported', 'n/a', 'null'):
+    if not value or value.lower() in ("none", "not reported", "n/a", "null"):
         return None
     return value
 
@@ -123,27 +122,27 @@ def _log_segment(value, leader=None):
     match = _SEGMENT_RE.match(str(value).strip())
     if not match:
         return None, bool(leader)
-    return int(match.group('num')), bool(leader) or bool(match.group('leader'))
+    return int(match.group("num")), bool(leader) or bool(match.group("leader"))
 
 
 def _node(replica, replica_type, cells, leader=None):
-    segment, is_leader = _log_segment(cells.get('log_segment'), leader)
-    worker_raw = cells.get('worker_id')
+    segment, is_leader = _log_segment(cells.get("log_segment"), leader)
+    worker_raw = cells.get("worker_id")
     node = dict(
         replica=replica,
         replica_type=replica_type,
-        status=(cells.get('status') or '').lower() or None,
-        state=(cells.get('state') or '').lower() or None,
+        status=(cells.get("status") or "").lower() or None,
+        state=(cells.get("state") or "").lower() or None,
         worker_id=_int_or_none(worker_raw),
         log_segment=segment,
         log_segment_leader=is_leader,
-        address=cells.get('address'),
-        owns=_percent(cells.get('owns')),
-        goal=_percent(cells.get('goal')),
-        host_id=cells.get('host_id'),
-        persisted_timestamp=_timestamp(cells.get('persisted_timestamp')),
+        address=cells.get("address"),
+        owns=_percent(cells.get("owns")),
+        goal=_percent(cells.get("goal")),
+        host_id=cells.get("host_id"),
+        persisted_timestamp=_timestamp(cells.get("persisted_timestamp")),
     )
-    node['up_and_live'] = node['status'] == 'up' and node['state'] == 'live'
+    node["up_and_live"] = node["status"] == "up" and node["state"] == "live"
     return node
 
 
@@ -159,8 +158,8 @@ def parse_status_text(text):
             continue
         match = _REPLICA_HEADER_RE.match(line)
         if match:
-            rtype = match.group('type').strip()
-            current = dict(name=match.group('name'), type=rtype)
+            rtype = match.group("type").strip()
+            current = dict(name=match.group("name"), type=rtype)
             replicas.append(current)
             columns = None
             continue
@@ -168,10 +167,10 @@ def parse_status_text(text):
         if match:
             # 2.x had no replica types: replicas named in update-replication
             # ("in Replication: yes") carried data and log, the rest computed.
-            in_replication = match.group('repl').lower() in ('yes', 'true')
+            in_replication = match.group("repl").lower() in ("yes", "true")
             current = dict(
-                name=match.group('name'),
-                type='data+log' if in_replication else 'compute',
+                name=match.group("name"),
+                type="data+log" if in_replication else "compute",
                 in_replication=in_replication,
             )
             replicas.append(current)
@@ -181,17 +180,17 @@ def parse_status_text(text):
             # Anything before the first block header (e.g. a "Loaded
             # configuration" line that ended up on stdout) is noise.
             continue
-        if set(line.strip()) == {'='}:
+        if set(line.strip()) == {"="}:
             continue
         if columns is None:
             columns = _header_columns(line)
-            if 'status' not in [key for _, key in columns]:
-                raise ParseError('Unexpected status table header: %r' % line, stdout=text)
+            if "status" not in [key for _, key in columns]:
+                raise ParseError(f"Unexpected status table header: {line!r}", stdout=text)
             continue
-        nodes.append(_node(current['name'], current['type'], _split_row(line, columns)))
+        nodes.append(_node(current["name"], current["type"], _split_row(line, columns)))
     if not replicas:
         raise ParseError('No "Replica:" block found in status output', stdout=text)
-    return dict(replicas=replicas, nodes=nodes)
+    return dict(replicas=replicas, nodes=nodes, source="text")
 
 
 def parse_status_json(text):
@@ -199,36 +198,36 @@ def parse_status_json(text):
     try:
         data = json.loads(text)
     except ValueError as exc:
-        raise ParseError('status --json did not print JSON: %s' % exc, stdout=text) from None
-    if isinstance(data, dict) and isinstance(data.get('resource'), dict):
-        data = data['resource']
-    if not isinstance(data, dict) or not isinstance(data.get('nodes'), list):
+        raise ParseError(f"status --json did not print JSON: {exc}", stdout=text) from None
+    if isinstance(data, dict) and isinstance(data.get("resource"), dict):
+        data = data["resource"]
+    if not isinstance(data, dict) or not isinstance(data.get("nodes"), list):
         raise ParseError('status --json printed JSON without a "nodes" list', stdout=text)
     types = {}
     replicas = []
-    for info in data.get('replica_info') or []:
-        replicas.append(dict(name=info.get('name'), type=info.get('type') or 'unknown type'))
-        types[info.get('name')] = info.get('type') or 'unknown type'
+    for info in data.get("replica_info") or []:
+        replicas.append(dict(name=info.get("name"), type=info.get("type") or "unknown type"))
+        types[info.get("name")] = info.get("type") or "unknown type"
     nodes = []
-    for item in data['nodes']:
-        replica = item.get('replica')
+    for item in data["nodes"]:
+        replica = item.get("replica")
         if replica not in types:
-            types[replica] = 'unknown type'
-            replicas.append(dict(name=replica, type='unknown type'))
+            types[replica] = "unknown type"
+            replicas.append(dict(name=replica, type="unknown type"))
         cells = dict(
-            status=item.get('status'),
-            state=item.get('state'),
-            worker_id=item.get('worker_id'),
-            log_segment=item.get('log_segment'),
-            address=item.get('address'),
-            owns=item.get('ownership'),
-            goal=item.get('ownership_goal'),
-            host_id=item.get('host_id'),
-            persisted_timestamp=item.get('persisted_timestamp'),
+            status=item.get("status"),
+            state=item.get("state"),
+            worker_id=item.get("worker_id"),
+            log_segment=item.get("log_segment"),
+            address=item.get("address"),
+            owns=item.get("ownership"),
+            goal=item.get("ownership_goal"),
+            host_id=item.get("host_id"),
+            persisted_timestamp=item.get("persisted_timestamp"),
         )
-        nodes.append(_node(replica, types[replica], cells, item.get('log_segment_leader')))
-    replicas.sort(key=lambda r: r['name'] or '')
-    return dict(replicas=replicas, nodes=nodes)
+        nodes.append(_node(replica, types[replica], cells, item.get("log_segment_leader")))
+    replicas.sort(key=lambda r: r["name"] or "")
+    return dict(replicas=replicas, nodes=nodes, source="json")
 
 
 def parse_show_replication(text):
@@ -238,21 +237,21 @@ def parse_show_replication(text):
         line = raw.strip()
         if not line:
             continue
-        parts = raw.strip('\r\n').split('\t') if '\t' in raw else line.split()
+        parts = raw.strip("\r\n").split("\t") if "\t" in raw else line.split()
         parts = [p.strip() for p in parts if p.strip()]
         if len(parts) < 3:
             # The header ("replica", "type") has no index column.
             continue
         if not parts[0].isdigit():
             continue
-        name, rtype = parts[1], ' '.join(parts[2:])
+        name, rtype = parts[1], " ".join(parts[2:])
         result[name] = rtype
     return result
 
 
 def parse_movement_status(text):
     """Parse `movement-status` into {settled, message, progress, segments, nodes, replicas}."""
-    message = ' '.join(text.split())
+    message = " ".join(text.split())
     if _MOVEMENT_IDLE_RE.search(text):
         return dict(settled=True, message=message, progress=None, segments=0, nodes=0, replicas=0)
     match = _MOVEMENT_ACTIVE_RE.search(text)
@@ -260,12 +259,12 @@ def parse_movement_status(text):
         return dict(
             settled=False,
             message=message,
-            progress=match.group('progress'),
-            segments=int(match.group('segments')),
-            nodes=int(match.group('nodes')),
-            replicas=int(match.group('replicas')),
+            progress=match.group("progress"),
+            segments=int(match.group("segments")),
+            nodes=int(match.group("nodes")),
+            replicas=int(match.group("replicas")),
         )
-    raise ParseError('Unexpected movement-status output: %r' % message, stdout=text)
+    raise ParseError(f"Unexpected movement-status output: {message!r}", stdout=text)
 
 
 def parse_identity(text):
@@ -274,40 +273,40 @@ def parse_identity(text):
     if match:
         return match.group(0)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if len(lines) == 1 and ' ' not in lines[0]:
+    if len(lines) == 1 and " " not in lines[0]:
         return lines[0]
-    raise ParseError('No host ID found in output: %r' % text.strip(), stdout=text)
+    raise ParseError(f"No host ID found in output: {text.strip()!r}", stdout=text)
 
 
 def replica_types(status):
-    return {r['name']: r['type'] for r in status['replicas']}
+    return {r["name"]: r["type"] for r in status["replicas"]}
 
 
 def summarize(status):
     """Facts a playbook gates on, computed from a parsed status."""
-    nodes = status['nodes']
-    current = [n for n in nodes if n['state'] != 'removed']
+    nodes = status["nodes"]
+    current = [n for n in nodes if n["state"] != "removed"]
     types = replica_types(status)
     by_type = {}
     for name in sorted(types):
         by_type.setdefault(types[name], []).append(name)
     live_by_replica = {}
     for node in current:
-        live_by_replica.setdefault(node['replica'], 0)
-        if node['up_and_live']:
-            live_by_replica[node['replica']] += 1
-    data_log = by_type.get('data+log', [])
+        live_by_replica.setdefault(node["replica"], 0)
+        if node["up_and_live"]:
+            live_by_replica[node["replica"]] += 1
+    data_log = by_type.get("data+log", [])
     data_log_live = [r for r in data_log if live_by_replica.get(r, 0) > 0]
     readable = [
-        r for r in sorted(types) if types[r] in ('data', 'data+log') and live_by_replica.get(r, 0)
+        r for r in sorted(types) if types[r] in ("data", "data+log") and live_by_replica.get(r, 0)
     ]
     return dict(
         nodes_total=len(current),
-        nodes_up_and_live=sum(1 for n in current if n['up_and_live']),
-        all_up_and_live=bool(current) and all(n['up_and_live'] for n in current),
-        nodes_down=[n['address'] for n in current if n['status'] != 'up'],
-        nodes_not_live=[n['address'] for n in current if n['state'] != 'live'],
-        nodes_removed=[n['address'] for n in nodes if n['state'] == 'removed'],
+        nodes_up_and_live=sum(1 for n in current if n["up_and_live"]),
+        all_up_and_live=bool(current) and all(n["up_and_live"] for n in current),
+        nodes_down=[n["address"] for n in current if n["status"] != "up"],
+        nodes_not_live=[n["address"] for n in current if n["state"] != "live"],
+        nodes_removed=[n["address"] for n in nodes if n["state"] == "removed"],
         replicas_by_type=by_type,
         replicas_down=[r for r in sorted(types) if not live_by_replica.get(r, 0)],
         data_log_replicas=data_log,
@@ -316,6 +315,6 @@ def summarize(status):
         # Each log segment needs a majority of the data+log replicas to commit.
         write_quorum=bool(data_log) and len(data_log_live) * 2 > len(data_log),
         log_segment_leaders=sorted(
-            (n['address'] for n in current if n['log_segment_leader']), key=str
+            (n["address"] for n in current if n["log_segment_leader"]), key=str
         ),
     )

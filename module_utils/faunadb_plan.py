@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """Decisions of the faunadb_* modules, as pure functions of what was read.
 
 Kept apart from the modules so the idempotence rules (already a member, other
@@ -13,12 +12,12 @@ from ansible.module_utils.faunadb_common import REPLICA_TYPES, FaunaDBError
 
 # Promote before demoting: demoting first could leave the cluster with fewer
 # data+log replicas than it needs while the other half of the change waits.
-TYPE_ORDER = ('data+log', 'data', 'compute')
+TYPE_ORDER = ("data+log", "data", "compute")
 
 
 def own_node(status, host_id):
-    for node in status['nodes']:
-        if node.get('host_id') == host_id:
+    for node in status["nodes"]:
+        if node.get("host_id") == host_id:
             return node
     return None
 
@@ -30,32 +29,33 @@ def plan_member(status, host_id, replica, seed=None):
     ``action`` ('init', 'join' or None) and ``changed``.
     """
     if status is None:
-        return dict(action='join' if seed else 'init', changed=True, node=None)
+        return dict(action="join" if seed else "init", changed=True, node=None)
     node = own_node(status, host_id)
     if node is None:
         raise FaunaDBError(
-            'This node reports host ID %s, but the cluster status lists no node with it; '
-            'cannot tell which replica it belongs to' % host_id,
+            f"This node reports host ID {host_id}, but the cluster status lists no node with it; "
+            "cannot tell which replica it belongs to",
             host_id=host_id,
         )
-    if node['replica'] != replica:
+    if node["replica"] != replica:
         raise FaunaDBError(
-            'This node (%s, host ID %s) is already a member of replica %r, not of the '
-            'requested replica %r. A node keeps its replica name: remove it from the '
-            'cluster and wipe its data directory to move it'
-            % (node.get('address'), host_id, node['replica'], replica),
+            "This node ({}, host ID {}) is already a member of replica {!r}, not of the "
+            "requested replica {!r}. A node keeps its replica name: remove it from the "
+            "cluster and wipe its data directory to move it".format(
+                node.get("address"), host_id, node["replica"], replica
+            ),
             host_id=host_id,
-            current_replica=node['replica'],
+            current_replica=node["replica"],
             wanted_replica=replica,
         )
     return dict(action=None, changed=False, node=node)
 
 
 _DID_RE = {
-    'init': re.compile(r'Node has initialized the cluster', re.I),
-    'join': re.compile(r'Node has joined the cluster', re.I),
+    "init": re.compile(r"Node has initialized the cluster", re.I),
+    "join": re.compile(r"Node has joined the cluster", re.I),
 }
-_DID_NOT_RE = re.compile(r'Node has NOT (?:initialized|joined) the cluster', re.I)
+_DID_NOT_RE = re.compile(r"Node has NOT (?:initialized|joined) the cluster", re.I)
 
 
 def cluster_operation_outcome(action, stdout):
@@ -64,23 +64,24 @@ def cluster_operation_outcome(action, stdout):
     Returns True (done), False (already a member: someone else got there
     first); raises on anything else.
     """
-    if _DID_NOT_RE.search(stdout or ''):
+    if _DID_NOT_RE.search(stdout or ""):
         return False
-    if _DID_RE[action].search(stdout or ''):
+    if _DID_RE[action].search(stdout or ""):
         return True
     raise FaunaDBError(
-        'faunadb-admin %s exited 0 but printed neither "Node has %s the cluster." nor '
-        '"Node has NOT ..."; output: %r'
-        % (action, 'initialized' if action == 'init' else 'joined', (stdout or '').strip()),
+        'faunadb-admin {} exited 0 but printed neither "Node has {} the cluster." nor '
+        '"Node has NOT ..."; output: {!r}'.format(
+            action, "initialized" if action == "init" else "joined", (stdout or "").strip()
+        ),
         stdout=stdout,
     )
 
 
 def find_node(status, address=None, host_id=None):
-    for node in status['nodes']:
-        if host_id is not None and node.get('host_id') == host_id:
+    for node in status["nodes"]:
+        if host_id is not None and node.get("host_id") == host_id:
             return node
-        if address is not None and node.get('address') == address:
+        if address is not None and node.get("address") == address:
             return node
     return None
 
@@ -88,11 +89,21 @@ def find_node(status, address=None, host_id=None):
 def plan_remove(status, address=None, host_id=None):
     """Return the node to remove, or None when it is already gone or being removed."""
     node = find_node(status, address=address, host_id=host_id)
-    if node is None or node.get('state') == 'removed':
+    if node is None or node.get("state") == "removed":
         return None
-    if not node.get('host_id'):
-        raise FaunaDBError('Node %s has no host ID in the status output' % (address or host_id))
+    if not node.get("host_id"):
+        raise FaunaDBError("Node %s has no host ID in the status output" % (address or host_id))
     return node
+
+
+def check_replica_types(desired):
+    bad_types = sorted(r for r, t in desired.items() if t not in REPLICA_TYPES)
+    if bad_types:
+        raise FaunaDBError(
+            "Invalid replica type for {}: expected one of {}".format(
+                ", ".join(f"{r}={desired[r]!r}" for r in bad_types), ", ".join(REPLICA_TYPES)
+            )
+        )
 
 
 def plan_replication(current, desired):
@@ -102,19 +113,16 @@ def plan_replication(current, desired):
     per replica), ``actions`` (one per target type, in TYPE_ORDER), and the
     predicted ``after`` mapping.
     """
-    bad_types = sorted(r for r, t in desired.items() if t not in REPLICA_TYPES)
-    if bad_types:
-        raise FaunaDBError(
-            'Invalid replica type for %s: expected one of %s'
-            % (', '.join('%s=%r' % (r, desired[r]) for r in bad_types), ', '.join(REPLICA_TYPES))
-        )
+    check_replica_types(desired)
     unknown = sorted(r for r in desired if r not in current)
     if unknown:
         raise FaunaDBError(
-            'Unknown replica%s %s: the cluster has %s. A replica exists once a node has '
-            'joined with that name'
-            % ('s' if len(unknown) > 1 else '', ', '.join(unknown),
-               ', '.join(sorted(current)) or 'no replicas'),
+            "Unknown replica{} {}: the cluster has {}. A replica exists once a node has "
+            "joined with that name".format(
+                "s" if len(unknown) > 1 else "",
+                ", ".join(unknown),
+                ", ".join(sorted(current)) or "no replicas",
+            ),
             unknown_replicas=unknown,
             current_replicas=dict(current),
         )
@@ -125,23 +133,24 @@ def plan_replication(current, desired):
     ]
     actions = []
     for rtype in TYPE_ORDER:
-        names = [c['replica'] for c in changes if c['after'] == rtype]
+        names = [c["replica"] for c in changes if c["after"] == rtype]
         if names:
             actions.append(dict(type=rtype, replicas=names))
     after = dict(current)
-    after.update({c['replica']: c['after'] for c in changes})
+    after.update({c["replica"]: c["after"] for c in changes})
     return dict(changes=changes, actions=actions, after=after)
 
 
-_UPDATED_RE = re.compile(r'Updated replicas? (?P<names>.+?) to type (?P<type>\S+?)\.?\s*$', re.M)
+_UPDATED_RE = re.compile(r"Updated replicas? (?P<names>.+?) to type (?P<type>\S+?)\.?\s*$", re.M)
 
 
 def confirm_update(stdout, action):
     """Check that update-replica said it updated exactly the replicas asked for."""
-    match = _UPDATED_RE.search(stdout or '')
-    if not match or match.group('type') != action['type']:
+    match = _UPDATED_RE.search(stdout or "")
+    if not match or match.group("type") != action["type"]:
         raise FaunaDBError(
-            'update-replica %s %s exited 0 but did not confirm the update; output: %r'
-            % (action['type'], ' '.join(action['replicas']), (stdout or '').strip()),
+            "update-replica {} {} exited 0 but did not confirm the update; output: {!r}".format(
+                action["type"], " ".join(action["replicas"]), (stdout or "").strip()
+            ),
             stdout=stdout,
         )

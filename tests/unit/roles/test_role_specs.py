@@ -29,13 +29,17 @@ def test_every_role_has_specs_defaults_and_readme():
 @pytest.mark.parametrize("role", ROLE_NAMES)
 def test_specs_match_defaults(role):
     defaults = load(ROLES / role / "defaults" / "main.yml")
-    options = load(ROLES / role / "meta" / "argument_specs.yml")["argument_specs"]["main"]["options"]
+    options = load(ROLES / role / "meta" / "argument_specs.yml")["argument_specs"]["main"][
+        "options"
+    ]
     assert sorted(set(defaults) - set(options)) == [], "defaults without a spec"
     for name, spec in options.items():
         assert spec.get("description"), f"{name} has no description"
         if "default" in spec:
             assert name in defaults, f"{name} has a spec default but no entry in defaults/main.yml"
-            assert spec["default"] == defaults[name], f"{name}: spec default differs from defaults/main.yml"
+            assert spec["default"] == defaults[name], (
+                f"{name}: spec default differs from defaults/main.yml"
+            )
         if "choices" in spec and name in defaults and "{{" not in str(defaults[name]):
             assert defaults[name] in spec["choices"], name
 

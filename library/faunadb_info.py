@@ -1,0 +1,323 @@
+#!/usr/bin/python
+# Apache-2.0, like the rest of the project.
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: faunadb_info
+short_description: Read a FaunaDB cluster's status as structured data
+description:
+  - Runs C(faunadb-admin status) (with C(--json) when the binary accepts it, else the text table of
+    the
+    current release or of 2.x), and optionally C(movement-status), C(show-identity) and
+    C(show-replication).
+  - Returns every replica with its type, every node with its columns, and summaries a playbook can
+    gate
+    on, such as whether all nodes are up and live and whether a write quorum holds.
+  - A node that is not part of a cluster yet is not an error; RV(member) is then V(false).
+version_added: "0.1.0"
+author: FaunaDB lab project
+requirements:
+  - C(faunadb-admin) on the node.
+  - The Docker SDK for Python (C(docker)) where the module runs, when O(executor=docker).
+options:
+  gather:
+    description:
+      - What to read. V(status) fills RV(replicas), RV(replica_types), RV(nodes) and RV(summary);
+        V(status_text) fills RV(status_text) with the table as printed; V(movement) fills
+        RV(movement); V(identity) fills RV(host_id) and RV(node); V(replication) fills
+        RV(replication) from C(show-replication).
+      - V(status_text), V(movement) and V(replication) are skipped on a node that is not a member.
+    type: list
+    elements: str
+    choices: [status, status_text, movement, identity, replication]
+    default: [status, movement]
+  status_format:
+    description:
+      - How to read C(status). V(auto) asks for C(--json) and falls back to the text table when the
+        binary
+        rejects the flag; V(text) always reads the table; V(json) fails unless JSON comes back.
+    type: str
+    choices: [auto, json, text]
+    default: auto
+  executor:
+    description:
+      - Where C(faunadb-admin) runs.
+      - V(local) runs it on the host executing the module (service mode, a node installed from the
+        release tarball).
+      - V(docker) runs it inside O(container) through the Docker API (container mode). No Python is
+        needed
+        in the container; the Docker SDK for Python is needed where the module runs (usually the
+        controller,
+        with C(ansible_connection=local)).
+    type: str
+    choices: [local, docker]
+    default: local
+  container:
+    description:
+      - Name or ID of the FaunaDB container. Required when O(executor=docker).
+    type: str
+  docker_host:
+    description:
+      - Docker engine that runs O(container), for example V(unix:///var/run/docker.sock),
+        V(tcp://host:2376)
+        or V(ssh://user@host). Only used when O(executor=docker).
+      - Defaults to the E(DOCKER_HOST) environment variable where the module runs, then
+        V(unix:///var/run/docker.sock).
+    type: str
+  docker_timeout:
+    description:
+      - Seconds one Docker API call may take. Keep it above 90, the time a C(join) through an
+        unreachable seed
+        takes to give up.
+    type: int
+    default: 180
+  admin_path:
+    description:
+      - Path of C(faunadb-admin) on the node (inside the container when O(executor=docker)).
+    type: str
+    default: faunadb-admin
+  config_path:
+    description:
+      - FaunaDB configuration file, passed as C(-c). Lets C(faunadb-admin) find the admin address
+        and, when
+        no key is given, C(auth_root_key).
+    type: str
+  admin_host:
+    description:
+      - Admin endpoint passed as C(-H) (V(HOST), V(HOST:PORT) or V(:PORT)). Needed when several
+        nodes share
+        one host, or when the admin address is not the default V(127.0.0.1:8444).
+    type: str
+  root_key:
+    description:
+      - FaunaDB root key. It reaches C(faunadb-admin) through the E(FAUNADB_ROOT_KEY) environment
+        variable,
+        never the command line, so it does not show in C(ps).
+      - Defaults to E(FAUNADB_ROOT_KEY) in the environment of the module. When neither is set,
+        C(faunadb-admin) falls back to its own environment, then to C(auth_root_key) in the config
+        file.
+    type: str
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying
+      target.
+    support: full
+    details: The module only reads; it runs the same commands in check mode.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in
+      check_mode), when in diff mode.
+    support: N/A
+    details: The module never changes anything.
+  idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second
+      invocation indicates no change.
+    support: full
+seealso:
+  - module: faunadb_status
+"""
+
+EXAMPLES = r"""
+- name: Read the cluster status from the seed node
+  faunadb_info:
+    config_path: /etc/faunadb/faunadb.yml
+  register: _faunadb
+  run_once: true
+
+- name: Stop unless every node is up and writes can commit
+  ansible.builtin.assert:
+    that:
+      - _faunadb.member
+      - _faunadb.summary.all_up_and_live
+      - _faunadb.summary.write_quorum
+      - _faunadb.summary.data_log_replicas | length == 3
+    fail_msg: "Nodes down: {{ _faunadb.summary.nodes_down }}"
+
+- name: Read a containerised node, with its identity
+  faunadb_info:
+    executor: docker
+    container: replica1_node1
+    gather: [status, identity]
+  register: _node
+"""
+
+RETURN = r"""
+member:
+  description: Whether this node is part of a cluster. V(false) before C(init) or C(join).
+  returned: always
+  type: bool
+  sample: true
+source:
+  description: Which output of C(status) was parsed.
+  returned: when V(status) is gathered and the node is a member
+  type: str
+  sample: json
+  choices: [json, text]
+replicas:
+  description: Replicas in name order, with their type (V(data+log), V(data), V(compute) or
+    V(unknown type)).
+  returned: when V(status) is gathered
+  type: list
+  elements: dict
+  sample: [{"name": "replica1", "type": "data+log"}]
+replica_types:
+  description: The same as RV(replicas), as a mapping from name to type.
+  returned: when V(status) is gathered
+  type: dict
+  sample: {"replica1": "data+log", "replica2": "compute"}
+nodes:
+  description:
+    - One entry per node. C(worker_id) and C(log_segment) are integers or V(null) (C(n/a), C(none),
+      C(Uninitialized)); C(owns) and C(goal) are percentages; C(persisted_timestamp) is an ISO
+      instant
+      or V(null) (C(none), C(not reported), and always on 2.x).
+  returned: when V(status) is gathered
+  type: list
+  elements: dict
+  sample:
+    - replica: replica1
+      replica_type: data+log
+      status: up
+      state: live
+      up_and_live: true
+      worker_id: 512
+      log_segment: 0
+      log_segment_leader: true
+      address: 172.30.0.11
+      owns: 33.4
+      goal: 33.4
+      host_id: 9b2f3a10-1c1e-4a57-9d7e-0c1e2f3a4b5c
+      persisted_timestamp: "2026-01-01T12:00:00.123Z"
+summary:
+  description:
+    - Facts computed from RV(nodes). Removed nodes are left out of every count except
+      C(nodes_removed).
+    - C(write_quorum) is true when more than half of the data+log replicas have at least one node
+      up and live.
+  returned: when V(status) is gathered
+  type: dict
+  sample:
+    nodes_total: 3
+    nodes_up_and_live: 3
+    all_up_and_live: true
+    nodes_down: []
+    nodes_not_live: []
+    nodes_removed: []
+    replicas_by_type: {"data+log": ["replica1", "replica2", "replica3"]}
+    replicas_down: []
+    data_log_replicas: ["replica1", "replica2", "replica3"]
+    data_log_replicas_live: ["replica1", "replica2", "replica3"]
+    data_replicas_live: ["replica1", "replica2", "replica3"]
+    write_quorum: true
+    log_segment_leaders: ["172.30.0.11"]
+movement:
+  description: Parsed C(movement-status). C(settled) is true when no data movement is in progress.
+  returned: when V(movement) is gathered and the node is a member
+  type: dict
+  sample: {"settled": false, "message": "12.5% of tokens in 3 segments moving to 2 nodes in 1
+    replicas.",
+           "progress": "12.5%", "segments": 3, "nodes": 2, "replicas": 1}
+host_id:
+  description: This node's host ID, from C(show-identity).
+  returned: when V(identity) is gathered and the node has one
+  type: str
+  sample: 9b2f3a10-1c1e-4a57-9d7e-0c1e2f3a4b5c
+node:
+  description: This node's entry of RV(nodes).
+  returned: when V(identity) and V(status) are gathered and the node is a member
+  type: dict
+status_text:
+  description: The text table of C(faunadb-admin status), as printed.
+  returned: when V(status_text) is gathered and the node is a member
+  type: str
+  sample: "\nReplica: replica1 (data+log)\n============================\nStatus  State ..."
+replication:
+  description: Replica name to type, from C(show-replication).
+  returned: when V(replication) is gathered and the node is a member
+  type: dict
+  sample: {"replica1": "data+log"}
+commands:
+  description: faunadb-admin command lines run. The root key is never part of them.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.faunadb_admin import AdminCommandError, FaunaAdmin
+from ansible.module_utils.faunadb_common import (
+    FAUNADB_REQUIRED_IF,
+    FaunaDBError,
+    fail_module,
+    faunadb_argument_spec,
+)
+from ansible.module_utils.faunadb_parse import replica_types, summarize
+from ansible.module_utils.faunadb_plan import own_node
+
+ARGUMENT_SPEC = faunadb_argument_spec(
+    dict(
+        gather=dict(
+            type="list",
+            elements="str",
+            choices=["status", "status_text", "movement", "identity", "replication"],
+            default=["status", "movement"],
+        ),
+        status_format=dict(type="str", choices=["auto", "json", "text"], default="auto"),
+    )
+)
+
+
+def gather_info(module, admin):
+    gather = set(module.params["gather"])
+    # Membership decides what else can be read, so status is always asked
+    # for; it is only returned when gathered.
+    status = admin.membership(module.params["status_format"])
+    result = dict(changed=False, member=status is not None)
+    if "status" in gather:
+        if status is None:
+            status = dict(replicas=[], nodes=[])
+        else:
+            result["source"] = status["source"]
+        result.update(
+            replicas=status["replicas"],
+            replica_types=replica_types(status),
+            nodes=status["nodes"],
+            summary=summarize(status),
+        )
+    if "identity" in gather:
+        try:
+            result["host_id"] = admin.identity()
+        except AdminCommandError as exc:
+            if exc.kind != "not_member":
+                raise
+        if result.get("host_id") and result["member"] and "status" in gather:
+            result["node"] = own_node(status, result["host_id"])
+    if result["member"] and "status_text" in gather:
+        # The table exactly as an operator would see it, for logs and reports.
+        result["status_text"] = admin.run("status").stdout
+    if result["member"] and "movement" in gather:
+        result["movement"] = admin.movement()
+    if result["member"] and "replication" in gather:
+        result["replication"] = admin.replication()
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=ARGUMENT_SPEC,
+        required_if=FAUNADB_REQUIRED_IF,
+        supports_check_mode=True,
+    )
+    admin = None
+    try:
+        admin = FaunaAdmin.from_module(module)
+        result = gather_info(module, admin)
+    except FaunaDBError as exc:
+        fail_module(module, exc, commands=admin.commands if admin else [])
+    result["commands"] = admin.commands
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

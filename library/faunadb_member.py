@@ -1,0 +1,352 @@
+#!/usr/bin/python
+# Apache-2.0, like the rest of the project.
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: faunadb_member
+short_description: Make a node a member of a FaunaDB cluster, or remove a node from it
+description:
+  - With O(state=present), initialises the cluster on this node (no O(seed)) or joins this node to
+    the
+    cluster through O(seed), in replica O(replica).
+  - The decision is taken from C(faunadb-admin status) and C(show-identity) before acting, because
+    C(init) and C(join) exit 0 even when they did nothing. A node that is already a member of
+    O(replica)
+    is left alone; a node that is a member of another replica fails the task, naming both.
+  - With O(state=absent), removes the node given by O(address) or O(host_id) with C(faunadb-admin
+    remove).
+    Run it on any member node. A node that is not listed, or is already being removed, is left
+    alone.
+version_added: "0.1.0"
+author: FaunaDB lab project
+requirements:
+  - C(faunadb-admin) on the node.
+  - The Docker SDK for Python (C(docker)) where the module runs, when O(executor=docker).
+options:
+  state:
+    description:
+      - V(present) makes this node a member of O(replica); V(absent) removes the node named by
+        O(address) or
+        O(host_id).
+    type: str
+    choices: [present, absent]
+    default: present
+  replica:
+    description:
+      - Replica this node belongs to. Required with O(state=present).
+      - A node keeps its replica name for life; a new replica starts as V(compute) (V(data+log) for
+        the
+        node that initialises the cluster). Set types with M(faunadb_replication).
+    type: str
+  seed:
+    description:
+      - Member node to join through (V(host) or V(host:port), peer port by default). Without it,
+        this node
+        initialises a new cluster.
+    type: str
+  address:
+    description:
+      - Address of the node to remove, as shown in the C(Address) column of C(status). With
+        O(state=absent).
+    type: str
+  host_id:
+    description:
+      - Host ID (UUID) of the node to remove. With O(state=absent).
+    type: str
+  force:
+    description:
+      - Pass C(--force) to C(remove), to remove a node that is down.
+    type: bool
+    default: false
+  allow_unclean:
+    description:
+      - Pass C(--allow-unclean) to C(remove). FaunaDB refuses removals that could lose data without
+        it.
+    type: bool
+    default: false
+  executor:
+    description:
+      - Where C(faunadb-admin) runs.
+      - V(local) runs it on the host executing the module (service mode, a node installed from the
+        release tarball).
+      - V(docker) runs it inside O(container) through the Docker API (container mode). No Python is
+        needed
+        in the container; the Docker SDK for Python is needed where the module runs (usually the
+        controller,
+        with C(ansible_connection=local)).
+    type: str
+    choices: [local, docker]
+    default: local
+  container:
+    description:
+      - Name or ID of the FaunaDB container. Required when O(executor=docker).
+    type: str
+  docker_host:
+    description:
+      - Docker engine that runs O(container), for example V(unix:///var/run/docker.sock),
+        V(tcp://host:2376)
+        or V(ssh://user@host). Only used when O(executor=docker).
+      - Defaults to the E(DOCKER_HOST) environment variable where the module runs, then
+        V(unix:///var/run/docker.sock).
+    type: str
+  docker_timeout:
+    description:
+      - Seconds one Docker API call may take. Keep it above 90, the time a C(join) through an
+        unreachable seed
+        takes to give up.
+    type: int
+    default: 180
+  admin_path:
+    description:
+      - Path of C(faunadb-admin) on the node (inside the container when O(executor=docker)).
+    type: str
+    default: faunadb-admin
+  config_path:
+    description:
+      - FaunaDB configuration file, passed as C(-c). Lets C(faunadb-admin) find the admin address
+        and, when
+        no key is given, C(auth_root_key).
+    type: str
+  admin_host:
+    description:
+      - Admin endpoint passed as C(-H) (V(HOST), V(HOST:PORT) or V(:PORT)). Needed when several
+        nodes share
+        one host, or when the admin address is not the default V(127.0.0.1:8444).
+    type: str
+  root_key:
+    description:
+      - FaunaDB root key. It reaches C(faunadb-admin) through the E(FAUNADB_ROOT_KEY) environment
+        variable,
+        never the command line, so it does not show in C(ps).
+      - Defaults to E(FAUNADB_ROOT_KEY) in the environment of the module. When neither is set,
+        C(faunadb-admin) falls back to its own environment, then to C(auth_root_key) in the config
+        file.
+    type: str
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying
+      target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in
+      check_mode), when in diff mode.
+    support: full
+  idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second
+      invocation indicates no change.
+    support: full
+notes:
+  - Joining waits for FaunaDB (about 90 seconds) when the seed is unreachable, then fails with its
+    message.
+  - Removal only starts the process (C(Node ... is now being removed.)); wait for it with
+    M(faunadb_status)
+    and O(faunadb_status#module:condition=movement).
+seealso:
+  - module: faunadb_replication
+  - module: faunadb_info
+  - module: faunadb_status
+"""
+
+EXAMPLES = r"""
+- name: Initialise the cluster on the seed node of replica1
+  faunadb_member:
+    replica: replica1
+    config_path: /etc/faunadb/faunadb.yml
+    root_key: "{{ faunadb_root_key }}"
+  when: inventory_hostname == groups['faunadb'][0]
+
+- name: Join every other node through the seed
+  faunadb_member:
+    replica: "{{ faunadb_replica }}"
+    seed: "{{ hostvars[groups['faunadb'][0]].faunadb_broadcast_address }}"
+    config_path: /etc/faunadb/faunadb.yml
+    root_key: "{{ faunadb_root_key }}"
+  when: inventory_hostname != groups['faunadb'][0]
+
+- name: Join a node that runs in a container on a remote Docker engine
+  faunadb_member:
+    executor: docker
+    container: replica2_node1
+    docker_host: ssh://ops@dockerhost1
+    replica: replica2
+    seed: 172.30.0.11
+
+- name: Remove a dead node, from a member node
+  faunadb_member:
+    state: absent
+    address: 172.30.0.13
+    force: true
+"""
+
+RETURN = r"""
+action:
+  description: What the module did or, in check mode, would do.
+  returned: always
+  type: str
+  sample: join
+  choices: [init, join, remove, none]
+replica:
+  description: Replica of this node (O(state=present)), or of the removed node (O(state=absent)).
+  returned: when known
+  type: str
+  sample: replica1
+host_id:
+  description: Host ID of this node (O(state=present)), or of the removed node (O(state=absent)).
+  returned: when known
+  type: str
+  sample: 9b2f3a10-1c1e-4a57-9d7e-0c1e2f3a4b5c
+address:
+  description: Address of the removed node.
+  returned: when O(state=absent) and the node was listed
+  type: str
+  sample: 172.30.0.13
+commands:
+  description: faunadb-admin command lines run, reads included. The root key is never part of them.
+  returned: always
+  type: list
+  elements: str
+  sample: ["faunadb-admin -c /etc/faunadb/faunadb.yml --json status", "faunadb-admin -c
+    /etc/faunadb/faunadb.yml init -r replica1"]
+stdout:
+  description: Output of the init, join or remove command.
+  returned: when a command changed something
+  type: str
+  sample: Node has initialized the cluster.
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.faunadb_admin import FaunaAdmin
+from ansible.module_utils.faunadb_common import (
+    FAUNADB_REQUIRED_IF,
+    FaunaDBError,
+    fail_module,
+    faunadb_argument_spec,
+    validate_replica_name,
+)
+from ansible.module_utils.faunadb_plan import (
+    cluster_operation_outcome,
+    plan_member,
+    plan_remove,
+)
+
+ARGUMENT_SPEC = faunadb_argument_spec(
+    dict(
+        state=dict(type="str", default="present", choices=["present", "absent"]),
+        replica=dict(type="str"),
+        seed=dict(type="str"),
+        address=dict(type="str"),
+        host_id=dict(type="str"),
+        force=dict(type="bool", default=False),
+        allow_unclean=dict(type="bool", default=False),
+    )
+)
+
+
+def _decide_present(admin, replica, seed):
+    status = admin.membership()
+    host_id = admin.identity() if status is not None else None
+    return plan_member(status, host_id, replica, seed), host_id
+
+
+def ensure_present(module, admin):
+    replica = validate_replica_name(module.params["replica"])
+    seed = module.params["seed"]
+    plan, host_id = _decide_present(admin, replica, seed)
+    result = dict(changed=plan["changed"], action=plan["action"] or "none", replica=replica)
+    if host_id:
+        result["host_id"] = host_id
+    if module._diff:
+        result["diff"] = dict(
+            before=dict(
+                member=not plan["changed"], replica=replica if not plan["changed"] else None
+            ),
+            after=dict(member=True, replica=replica),
+        )
+    if not plan["action"] or module.check_mode:
+        return result
+
+    if plan["action"] == "init":
+        run = admin.run("init", "-r", replica)
+    else:
+        run = admin.run("join", seed, "-r", replica)
+    result["stdout"] = run.stdout
+    if cluster_operation_outcome(plan["action"], run.stdout):
+        try:
+            result["host_id"] = admin.identity()
+        except FaunaDBError:
+            # The node did join; its identity is a nicety, not worth a failure.
+            pass
+        return result
+
+    # "Node has NOT ...": it became a member between our read and the call
+    # (another run, or a container entrypoint). Judge it like a second run.
+    plan, host_id = _decide_present(admin, replica, seed)
+    result.update(changed=False, action="none", host_id=host_id)
+    if module._diff:
+        result["diff"] = dict(
+            before=dict(member=True, replica=replica), after=dict(member=True, replica=replica)
+        )
+    return result
+
+
+def ensure_absent(module, admin):
+    address, host_id = module.params["address"], module.params["host_id"]
+    status = admin.status()
+    node = plan_remove(status, address=address, host_id=host_id)
+    result = dict(changed=node is not None, action="remove" if node else "none")
+    if node is None:
+        return result
+    result.update(host_id=node["host_id"], address=node["address"], replica=node["replica"])
+    if module._diff:
+        result["diff"] = dict(
+            before=dict(node=node["address"], host_id=node["host_id"], state=node["state"]),
+            after=dict(node=node["address"], host_id=node["host_id"], state="removed"),
+        )
+    if module.check_mode:
+        return result
+    args = ["remove", node["host_id"]]
+    if module.params["force"]:
+        args.append("--force")
+    if module.params["allow_unclean"]:
+        args.append("--allow-unclean")
+    run = admin.run(*args)
+    result["stdout"] = run.stdout
+    if "is now being removed" not in run.stdout:
+        raise admin.error(
+            run,
+            msg=(
+                f"faunadb-admin remove exited 0 but did not confirm the removal of "
+                f"{node['host_id']}; output: {run.stdout.strip()!r}"
+            ),
+        )
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=ARGUMENT_SPEC,
+        required_if=FAUNADB_REQUIRED_IF
+        + [
+            ("state", "present", ["replica"]),
+            ("state", "absent", ["address", "host_id"], True),
+        ],
+        mutually_exclusive=[("address", "host_id")],
+        supports_check_mode=True,
+    )
+    admin = None
+    try:
+        admin = FaunaAdmin.from_module(module)
+        if module.params["state"] == "present":
+            result = ensure_present(module, admin)
+        else:
+            result = ensure_absent(module, admin)
+    except FaunaDBError as exc:
+        fail_module(module, exc, commands=admin.commands if admin else [])
+    result["commands"] = admin.commands
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

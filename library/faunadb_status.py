@@ -1,0 +1,479 @@
+#!/usr/bin/python
+# Apache-2.0, like the rest of the project.
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: faunadb_status
+short_description: Wait until a FaunaDB node or cluster reaches a condition
+description:
+  - Polls until O(condition) holds, up to O(poll) times, O(interval) seconds apart, and fails with
+    the
+    last reason when it never does.
+  - V(admin) waits for the admin API to answer (C(faunadb-admin status) succeeds, or says the node
+    is not part
+    of a cluster yet). V(member) waits until the node is part of a cluster. V(movement) waits for
+    C(movement-status) to report no data movement. V(ping) waits for C(GET
+    /ping?scope=O(ping_scope)) to
+    answer 200. V(healthy) waits for every node up and live, a write quorum, the O(replica_types)
+    and
+    O(min_nodes) asked for, and no data movement.
+  - Errors that waiting cannot fix stop the wait at once instead of using up the whole budget - a
+    wrong root
+    key, an unknown command, a container that does not exist or is not running.
+version_added: "0.1.0"
+author: FaunaDB lab project
+requirements:
+  - C(faunadb-admin) on the node, for every condition but V(ping).
+  - The Docker SDK for Python (C(docker)) where the module runs, when O(executor=docker).
+options:
+  condition:
+    description: What to wait for.
+    type: str
+    required: true
+    choices: [admin, member, movement, ping, healthy]
+  poll:
+    description: How many times to check before giving up.
+    type: int
+    default: 60
+  interval:
+    description: Seconds between two checks.
+    type: int
+    default: 2
+  ping_url:
+    description:
+      - Full URL to ping instead of one built from O(ping_scheme), O(ping_host), O(ping_port) and
+        O(ping_scope),
+        for example a load balancer's V(http://lb:8443/ping?scope=write).
+    type: str
+  ping_scheme:
+    description: Scheme of the API endpoint.
+    type: str
+    choices: [http, https]
+    default: http
+  ping_host:
+    description:
+      - Address of the node's API endpoint (C(network_coordinator_http_address)), as seen from
+        where the module
+        runs - the controller when O(executor=docker).
+    type: str
+    default: 127.0.0.1
+  ping_port:
+    description: Port of the API endpoint.
+    type: int
+    default: 8443
+  ping_scope:
+    description:
+      - Scope to ping. V(node) - the process is up; V(read) - a read can be served; V(write) (alias
+        V(global))
+        - the cluster can commit writes; V(all) - full health.
+    type: str
+    choices: [node, read, write, global, all]
+    default: write
+  ping_server_timeout:
+    description: Milliseconds FaunaDB may take to check the scope, sent as C(timeout=) in the query
+      string.
+    type: int
+  ping_timeout:
+    description: Seconds one HTTP request may take.
+    type: int
+    default: 5
+  validate_certs:
+    description: Verify the TLS certificate when O(ping_scheme=https).
+    type: bool
+    default: true
+  min_nodes:
+    description: With O(condition=healthy), the least number of (not removed) nodes the status must
+      list.
+    type: int
+    default: 1
+  replica_types:
+    description:
+      - With O(condition=healthy), the type each named replica must have in the status, as in
+        M(faunadb_replication).
+    type: dict
+  executor:
+    description:
+      - Where C(faunadb-admin) runs.
+      - V(local) runs it on the host executing the module (service mode, a node installed from the
+        release tarball).
+      - V(docker) runs it inside O(container) through the Docker API (container mode). No Python is
+        needed
+        in the container; the Docker SDK for Python is needed where the module runs (usually the
+        controller,
+        with C(ansible_connection=local)).
+    type: str
+    choices: [local, docker]
+    default: local
+  container:
+    description:
+      - Name or ID of the FaunaDB container. Required when O(executor=docker).
+    type: str
+  docker_host:
+    description:
+      - Docker engine that runs O(container), for example V(unix:///var/run/docker.sock),
+        V(tcp://host:2376)
+        or V(ssh://user@host). Only used when O(executor=docker).
+      - Defaults to the E(DOCKER_HOST) environment variable where the module runs, then
+        V(unix:///var/run/docker.sock).
+    type: str
+  docker_timeout:
+    description:
+      - Seconds one Docker API call may take. Keep it above 90, the time a C(join) through an
+        unreachable seed
+        takes to give up.
+    type: int
+    default: 180
+  admin_path:
+    description:
+      - Path of C(faunadb-admin) on the node (inside the container when O(executor=docker)).
+    type: str
+    default: faunadb-admin
+  config_path:
+    description:
+      - FaunaDB configuration file, passed as C(-c). Lets C(faunadb-admin) find the admin address
+        and, when
+        no key is given, C(auth_root_key).
+    type: str
+  admin_host:
+    description:
+      - Admin endpoint passed as C(-H) (V(HOST), V(HOST:PORT) or V(:PORT)). Needed when several
+        nodes share
+        one host, or when the admin address is not the default V(127.0.0.1:8444).
+    type: str
+  root_key:
+    description:
+      - FaunaDB root key. It reaches C(faunadb-admin) through the E(FAUNADB_ROOT_KEY) environment
+        variable,
+        never the command line, so it does not show in C(ps).
+      - Defaults to E(FAUNADB_ROOT_KEY) in the environment of the module. When neither is set,
+        C(faunadb-admin) falls back to its own environment, then to C(auth_root_key) in the config
+        file.
+    type: str
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying
+      target.
+    support: full
+    details:
+      - The module only reads, so it waits in check mode too. On a cluster that check mode did not
+        create,
+        skip the task with C(when=not ansible_check_mode).
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in
+      check_mode), when in diff mode.
+    support: N/A
+    details: The module never changes anything.
+  idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second
+      invocation indicates no change.
+    support: full
+seealso:
+  - module: faunadb_info
+"""
+
+EXAMPLES = r"""
+- name: Wait for the admin API of every node after start
+  faunadb_status:
+    condition: admin
+    config_path: /etc/faunadb/faunadb.yml
+
+- name: Wait for data movement to settle after update-replica
+  faunadb_status:
+    condition: movement
+    poll: 150
+    interval: 2
+  run_once: true
+
+- name: Wait until the load balancer says writes commit
+  faunadb_status:
+    condition: ping
+    ping_url: http://lb.example.com:8443/ping?scope=write
+  delegate_to: localhost
+  run_once: true
+
+- name: Wait for the demo cluster to be healthy
+  faunadb_status:
+    condition: healthy
+    executor: docker
+    container: replica1_node1
+    min_nodes: 9
+    replica_types:
+      replica1: data+log
+      replica2: data+log
+      replica3: data+log
+"""
+
+RETURN = r"""
+condition:
+  description: The condition waited for.
+  returned: always
+  type: str
+  sample: movement
+attempts:
+  description: Number of checks made.
+  returned: always
+  type: int
+  sample: 3
+elapsed:
+  description: Seconds spent waiting.
+  returned: always
+  type: float
+  sample: 4.02
+reason:
+  description: Why the last check did not pass (on failure), or V(ok).
+  returned: always
+  type: str
+  sample: ok
+member:
+  description: Whether the node is part of a cluster.
+  returned: for V(admin), V(member) and V(healthy)
+  type: bool
+  sample: true
+movement:
+  description: Last parsed C(movement-status) (see M(faunadb_info)).
+  returned: for V(movement) and V(healthy)
+  type: dict
+  sample: {"settled": true, "message": "No data movement is currently in progress."}
+summary:
+  description: Last status summary (see M(faunadb_info)).
+  returned: for V(healthy)
+  type: dict
+ping:
+  description: Last ping answer.
+  returned: for V(ping)
+  type: dict
+  sample: {"url": "http://127.0.0.1:8443/ping?scope=write", "status": 200, "body":
+    "{\"resource\":\"Scope write is OK\"}"}
+commands:
+  description: The distinct faunadb-admin command lines run. The root key is never part of them.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import time
+from urllib.error import HTTPError
+from urllib.parse import urlencode
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.faunadb_admin import AdminCommandError, FaunaAdmin
+from ansible.module_utils.faunadb_common import (
+    FAUNADB_REQUIRED_IF,
+    FaunaDBError,
+    fail_module,
+    faunadb_argument_spec,
+)
+from ansible.module_utils.faunadb_executor import ExecutorError
+from ansible.module_utils.faunadb_parse import ParseError, replica_types, summarize
+from ansible.module_utils.urls import open_url
+
+ARGUMENT_SPEC = faunadb_argument_spec(
+    dict(
+        condition=dict(
+            type="str", required=True, choices=["admin", "member", "movement", "ping", "healthy"]
+        ),
+        poll=dict(type="int", default=60),
+        interval=dict(type="int", default=2),
+        ping_url=dict(type="str"),
+        ping_scheme=dict(type="str", default="http", choices=["http", "https"]),
+        ping_host=dict(type="str", default="127.0.0.1"),
+        ping_port=dict(type="int", default=8443),
+        ping_scope=dict(
+            type="str", default="write", choices=["node", "read", "write", "global", "all"]
+        ),
+        ping_server_timeout=dict(type="int"),
+        ping_timeout=dict(type="int", default=5),
+        validate_certs=dict(type="bool", default=True),
+        min_nodes=dict(type="int", default=1),
+        replica_types=dict(type="dict"),
+    )
+)
+
+# Waiting cannot fix these: a wrong key, a binary without the command, a
+# container that is gone or stopped. Everything else may be a node starting.
+_FATAL_ADMIN_KINDS = ("unauthorized", "invalid_command")
+_FATAL_EXECUTOR_KINDS = ("not_found", "not_running")
+
+
+class NotYet(Exception):
+    def __init__(self, reason, **info):
+        super().__init__(reason)
+        self.reason = reason
+        self.info = info
+
+
+def _read(call):
+    """Run one admin read, turning transient failures into NotYet."""
+    try:
+        return call()
+    except ExecutorError as exc:
+        if exc.kind in _FATAL_EXECUTOR_KINDS:
+            raise
+        raise NotYet(exc.msg) from None
+    except AdminCommandError as exc:
+        if exc.kind in _FATAL_ADMIN_KINDS:
+            raise
+        raise NotYet(exc.details.get("faunadb_message") or exc.msg) from None
+    except ParseError as exc:
+        raise NotYet(exc.msg) from None
+
+
+def check_admin(params, admin):
+    status = _read(admin.membership)
+    return dict(member=status is not None)
+
+
+def check_member(params, admin):
+    status = _read(admin.membership)
+    if status is None:
+        raise NotYet("This node is not part of a cluster.", member=False)
+    return dict(member=True)
+
+
+def check_movement(params, admin):
+    movement = _read(admin.movement)
+    if not movement["settled"]:
+        raise NotYet(movement["message"], movement=movement)
+    return dict(movement=movement)
+
+
+def healthy_problems(status, summary, min_nodes, wanted_types):
+    """Why a parsed status is not healthy (empty list when it is)."""
+    problems = []
+    if summary["nodes_total"] < min_nodes:
+        problems.append(f"{summary['nodes_total']} nodes listed, expected at least {min_nodes}")
+    if not summary["all_up_and_live"]:
+        down = sorted(set(summary["nodes_down"] + summary["nodes_not_live"]), key=str)
+        problems.append("nodes not up and live: {}".format(", ".join(map(str, down))))
+    if not summary["write_quorum"]:
+        live, total = len(summary["data_log_replicas_live"]), len(summary["data_log_replicas"])
+        problems.append(f"no write quorum: {live} of {total} data+log replicas live")
+    types = replica_types(status)
+    for name, wanted in sorted((wanted_types or {}).items()):
+        if types.get(name) != wanted:
+            problems.append(
+                "replica {} is {}, expected {}".format(name, types.get(name, "absent"), wanted)
+            )
+    return problems
+
+
+def check_healthy(params, admin):
+    status = _read(admin.membership)
+    if status is None:
+        raise NotYet("This node is not part of a cluster.", member=False)
+    summary = summarize(status)
+    problems = healthy_problems(status, summary, params["min_nodes"], params["replica_types"])
+    if problems:
+        raise NotYet("; ".join(problems), member=True, summary=summary)
+    movement = _read(admin.movement)
+    if not movement["settled"]:
+        raise NotYet(movement["message"], member=True, summary=summary, movement=movement)
+    return dict(member=True, summary=summary, movement=movement)
+
+
+def ping_url(params):
+    if params["ping_url"]:
+        return params["ping_url"]
+    query = {"scope": params["ping_scope"]}
+    if params["ping_server_timeout"]:
+        query["timeout"] = params["ping_server_timeout"]
+    scheme, host, port = params["ping_scheme"], params["ping_host"], params["ping_port"]
+    return f"{scheme}://{host}:{port}/ping?{urlencode(query)}"
+
+
+def check_ping(params, admin, opener=open_url):
+    url = ping_url(params)
+    try:
+        response = opener(
+            url,
+            method="GET",
+            timeout=params["ping_timeout"],
+            validate_certs=params["validate_certs"],
+        )
+        code, body = response.getcode(), response.read()
+    except HTTPError as exc:
+        body = exc.read() if hasattr(exc, "read") else b""
+        ping = dict(url=url, status=exc.code, body=_text(body))
+        raise NotYet(f"{url} answered HTTP {exc.code}: {_text(body).strip()}", ping=ping) from None
+    except Exception as exc:  # connection refused, timeouts, DNS: the node is not up yet
+        raise NotYet(f"{url}: {exc}", ping=dict(url=url, status=None, body=None)) from None
+    ping = dict(url=url, status=code, body=_text(body))
+    if code != 200:
+        raise NotYet(f"{url} answered HTTP {code}", ping=ping)
+    return dict(ping=ping)
+
+
+def _text(data):
+    if isinstance(data, bytes):
+        return data.decode("utf-8", errors="replace")
+    return data or ""
+
+
+CHECKS = dict(
+    admin=check_admin,
+    member=check_member,
+    movement=check_movement,
+    ping=check_ping,
+    healthy=check_healthy,
+)
+
+
+def wait(params, admin, check, sleep=time.sleep, clock=time.monotonic):
+    """Run check until it passes or poll is used up. Returns (ok, result)."""
+    start = clock()
+    attempts = 0
+    last = dict(reason="not checked")
+    for attempt in range(max(1, params["poll"])):
+        attempts = attempt + 1
+        try:
+            info = check(params, admin)
+        except NotYet as exc:
+            last = dict(exc.info, reason=exc.reason)
+        else:
+            info.update(reason="ok", attempts=attempts, elapsed=round(clock() - start, 2))
+            return True, info
+        if attempts < params["poll"]:
+            sleep(params["interval"])
+    last.update(attempts=attempts, elapsed=round(clock() - start, 2))
+    return False, last
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=ARGUMENT_SPEC,
+        required_if=FAUNADB_REQUIRED_IF,
+        supports_check_mode=True,
+    )
+    params = module.params
+    if params["poll"] < 1 or params["interval"] < 0:
+        module.fail_json(msg="poll must be at least 1 and interval at least 0")
+    admin = None
+    try:
+        admin = FaunaAdmin.from_module(module)
+        ok, result = wait(params, admin, CHECKS[params["condition"]])
+    except FaunaDBError as exc:
+        fail_module(module, exc, condition=params["condition"], commands=_distinct(admin))
+    result.update(changed=False, condition=params["condition"], commands=_distinct(admin))
+    if not ok:
+        module.fail_json(
+            msg=(
+                f"Gave up waiting for {params['condition']} after {result['attempts']} checks "
+                f"({result['elapsed']:.1f}s): {result['reason']}"
+            ),
+            **result,
+        )
+    module.exit_json(**result)
+
+
+def _distinct(admin):
+    seen = []
+    for cmd in admin.commands if admin else []:
+        if cmd not in seen:
+            seen.append(cmd)
+    return seen
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""DOCUMENTATION / EXAMPLES / RETURN of every module: they render and match the code."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from ansible.module_utils.faunadb_common import faunadb_argument_spec
+from faunadb_module_testkit import REPO
+
+MODULES = sorted(p.stem for p in (REPO / "library").glob("faunadb_*.py"))
+ANSIBLE_DOC = Path(sys.executable).parent / "ansible-doc"
+SPEC_KEYS = ("type", "default", "choices", "required", "elements")
+
+
+def docs(name):
+    module = importlib.import_module(name)
+    return (
+        module,
+        yaml.safe_load(module.DOCUMENTATION),
+        yaml.safe_load(module.EXAMPLES),
+        yaml.safe_load(module.RETURN),
+    )
+
+
+def test_all_expected_modules_exist():
+    assert MODULES == ["faunadb_info", "faunadb_member", "faunadb_replication", "faunadb_status"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_ansible_doc_renders(name):
+    proc = subprocess.run(
+        [str(ANSIBLE_DOC), "-M", "library", name],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "ERROR" not in proc.stderr
+    assert "ATTRIBUTES" in proc.stdout and "EXAMPLES" in proc.stdout
+    assert "RETURN VALUES" in proc.stdout
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_ansible_doc_json_options_match_argument_spec(name):
+    proc = subprocess.run(
+        [str(ANSIBLE_DOC), "-M", "library", "--json", name],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    documented = json.loads(proc.stdout)[name]["doc"]["options"]
+    module = importlib.import_module(name)
+    assert set(documented) == set(module.ARGUMENT_SPEC)
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_documented_options_equal_argument_spec(name):
+    module, doc, _, _ = docs(name)
+    options = doc["options"]
+    spec = module.ARGUMENT_SPEC
+    assert set(options) == set(spec)
+    for option, entry in spec.items():
+        documented = options[option]
+        assert documented.get("description"), option
+        for key in SPEC_KEYS:
+            want = entry.get(key, False if key == "required" else None)
+            got = documented.get(key, False if key == "required" else None)
+            assert got == want, f"{name}.{option}.{key}: documented {got!r}, spec {want!r}"
+
+
+def test_common_options_are_documented_identically():
+    common = set(faunadb_argument_spec())
+    reference = docs(MODULES[0])[1]["options"]
+    for name in MODULES[1:]:
+        options = docs(name)[1]["options"]
+        for option in common:
+            assert options[option] == reference[option], f"{name}.{option} drifted"
+
+
+def test_root_key_is_no_log_and_nothing_else_needs_it():
+    spec = faunadb_argument_spec()
+    assert spec["root_key"]["no_log"] is True
+    secretish = [o for o in spec if o != "root_key" and ("key" in o or "pass" in o)]
+    for name in MODULES:
+        module = importlib.import_module(name)
+        for option, entry in module.ARGUMENT_SPEC.items():
+            if option in secretish:
+                assert entry.get("no_log") is False, option
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_attributes_declared(name):
+    attributes = docs(name)[1]["attributes"]
+    assert set(attributes) >= {"check_mode", "diff_mode", "idempotent"}
+    for attr, entry in attributes.items():
+        assert entry["support"] in ("full", "partial", "none", "N/A"), attr
+        if entry["support"] != "full":
+            assert entry.get("details"), f"{name}.{attr} needs details"
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_return_values_complete(name):
+    returns = docs(name)[3]
+    assert "commands" in returns
+    for key, entry in returns.items():
+        for field in ("description", "returned", "type"):
+            assert entry.get(field), f"{name} RETURN {key} lacks {field}"
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_examples_use_only_real_options(name):
+    module, _, examples, _ = docs(name)
+    tasks = [task for task in examples if name in task]
+    assert tasks
+    for task in tasks:
+        assert set(task[name]) <= set(module.ARGUMENT_SPEC), task["name"]

@@ -1,0 +1,442 @@
+"""The modules end to end: main() against a fake faunadb-admin, results as Ansible sees them."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import faunadb_info
+import faunadb_member
+import faunadb_replication
+import faunadb_status
+import pytest
+from faunadb_module_testkit import (
+    ROOT_KEY,
+    Executor,
+    FakeCluster,
+    FakeNode,
+    fixture_text,
+    format_status_text,
+    recorded,
+)
+
+
+class Scripted(Executor):
+    def __init__(self, *answers):
+        self.answers = list(answers)
+        self.calls = []
+
+    def run(self, argv, env=None):
+        self.calls.append((list(argv), dict(env or {})))
+        return self.answers.pop(0)
+
+
+NOT_MEMBER = (1, "", "Failed: This node is not part of a cluster.\n")
+
+
+def assert_key_never_on_argv(node):
+    for argv, env in node.calls:
+        assert ROOT_KEY not in " ".join(argv)
+        assert env.get("FAUNADB_ROOT_KEY") == ROOT_KEY
+
+
+def three_by_one(types=None):
+    """A 3x1 cluster as init + two joins leave it (replica1 data+log, others compute)."""
+    cluster = FakeCluster()
+    cluster.add("10.0.0.1", "replica1", "data+log")
+    cluster.add("10.0.0.2", "replica2")
+    cluster.add("10.0.0.3", "replica3")
+    cluster.types.update(types or {})
+    return cluster
+
+
+# -- faunadb_member -----------------------------------------------------------------
+
+
+def test_init_then_no_change(run_module):
+    cluster = FakeCluster()
+    node = FakeNode(cluster, "10.0.0.1")
+    first = run_module(faunadb_member, dict(replica="replica1"), node)
+    assert first.rc == 0, first.result
+    assert first.result["changed"] is True
+    assert first.result["action"] == "init"
+    assert first.result["host_id"] == cluster.members["10.0.0.1"]["host_id"]
+    assert "faunadb-admin init -r replica1" in first.result["commands"]
+    assert node.mutations == [["init", "-r", "replica1"]]
+
+    node.calls.clear()
+    second = run_module(faunadb_member, dict(replica="replica1"), node)
+    assert (second.rc, second.result["changed"], second.result["action"]) == (0, False, "none")
+    assert node.mutations == []
+    assert_key_never_on_argv(node)
+
+
+def test_join_through_seed_and_check_mode_predicts(run_module):
+    cluster = FakeCluster()
+    cluster.add("10.0.0.1", "replica1", "data+log")
+    node = FakeNode(cluster, "10.0.0.2")
+    args = dict(replica="replica2", seed="10.0.0.1")
+
+    check = run_module(faunadb_member, args, node, check_mode=True, diff=True)
+    assert check.result["changed"] is True and check.result["action"] == "join"
+    assert check.result["diff"] == dict(
+        before=dict(member=False, replica=None), after=dict(member=True, replica="replica2")
+    )
+    assert node.mutations == []
+    assert "10.0.0.2" not in cluster.members
+
+    real = run_module(faunadb_member, args, node)
+    assert real.result["changed"] is True
+    assert node.mutations == [["join", "10.0.0.1", "-r", "replica2"]]
+    assert cluster.members["10.0.0.2"]["replica"] == "replica2"
+
+    again = run_module(faunadb_member, args, node, check_mode=True)
+    assert again.result["changed"] is False
+
+
+def test_member_of_other_replica_fails_naming_both(run_module):
+    cluster = three_by_one()
+    node = FakeNode(cluster, "10.0.0.2")
+    run = run_module(faunadb_member, dict(replica="replica3", seed="10.0.0.1"), node)
+    assert run.failed and run.rc == 1
+    assert "'replica2'" in run.result["msg"] and "'replica3'" in run.result["msg"]
+    assert node.mutations == []
+
+
+def test_join_race_already_member_reports_no_change(run_module):
+    status = json.dumps(three_by_one().status_json())
+    host_id = "00000000-0000-4000-8000-000000000002"
+    ex = Scripted(
+        NOT_MEMBER,
+        (0, *recorded("join", "already")),
+        (0, status, ""),
+        (0, host_id + "\n", ""),
+    )
+    run = run_module(faunadb_member, dict(replica="replica2", seed="10.0.0.1"), ex)
+    assert run.rc == 0, run.result
+    assert (run.result["changed"], run.result["action"], run.result["host_id"]) == (
+        False,
+        "none",
+        host_id,
+    )
+
+
+def test_join_with_unreachable_seed_fails_with_faunadb_message(run_module):
+    ex = Scripted(NOT_MEMBER, (1, *recorded("join", "error_unreachable")))
+    run = run_module(faunadb_member, dict(replica="replica2", seed="10.0.0.9"), ex)
+    assert run.failed
+    assert "Please make sure it is reachable" in run.result["msg"]
+    assert run.result["rc"] == 1
+    assert run.result["cmd"] == "faunadb-admin join 10.0.0.9 -r replica2"
+    assert "exception" not in run.result
+
+
+def test_init_exit_zero_with_unexpected_output_fails(run_module):
+    ex = Scripted(NOT_MEMBER, (0, "something else\n", ""))
+    run = run_module(faunadb_member, dict(replica="replica1"), ex)
+    assert run.failed and "exited 0 but printed neither" in run.result["msg"]
+
+
+def test_bad_replica_name_fails_before_any_call(run_module):
+    ex = Scripted()
+    run = run_module(faunadb_member, dict(replica="bad name"), ex)
+    assert run.failed and "Invalid replica name" in run.result["msg"]
+    assert ex.calls == []
+
+
+def test_remove_then_no_change(run_module):
+    cluster = three_by_one()
+    node = FakeNode(cluster, "10.0.0.1")
+    args = dict(state="absent", address="10.0.0.3", force=True)
+
+    check = run_module(faunadb_member, args, node, check_mode=True)
+    assert check.result["changed"] is True and node.mutations == []
+
+    real = run_module(faunadb_member, args, node)
+    assert real.result["changed"] is True
+    assert node.mutations == [["remove", cluster.members["10.0.0.3"]["host_id"], "--force"]]
+
+    again = run_module(faunadb_member, args, node)
+    assert again.result["changed"] is False
+
+
+def test_remove_unknown_host_id_is_no_change(run_module):
+    node = FakeNode(three_by_one(), "10.0.0.1")
+    run = run_module(faunadb_member, dict(state="absent", host_id="nope"), node)
+    assert (run.rc, run.result["changed"]) == (0, False)
+
+
+def test_absent_needs_address_or_host_id(run_module):
+    run = run_module(faunadb_member, dict(state="absent"), Scripted())
+    assert run.failed and "address" in run.result["msg"]
+
+
+# -- faunadb_replication -----------------------------------------------------------
+
+ALL_DATA_LOG = {"replica1": "data+log", "replica2": "data+log", "replica3": "data+log"}
+
+
+def test_replication_change_then_no_change(run_module):
+    cluster = three_by_one()
+    node = FakeNode(cluster, "10.0.0.1")
+    first = run_module(faunadb_replication, dict(replicas=ALL_DATA_LOG), node, diff=True)
+    assert first.rc == 0, first.result
+    assert first.result["changed"] is True
+    assert first.result["actions"] == [dict(type="data+log", replicas=["replica2", "replica3"])]
+    assert node.mutations == [["update-replica", "data+log", "replica2", "replica3"]]
+    assert first.result["diff"]["before"]["replicas"]["replica2"] == "compute"
+    assert first.result["diff"]["after"]["replicas"] == ALL_DATA_LOG
+    assert first.result["replicas"] == ALL_DATA_LOG
+
+    node.calls.clear()
+    second = run_module(faunadb_replication, dict(replicas=ALL_DATA_LOG), node)
+    assert second.result["changed"] is False and node.mutations == []
+    assert_key_never_on_argv(node)
+
+
+def test_replication_check_mode_predicts_without_acting(run_module):
+    cluster = three_by_one()
+    node = FakeNode(cluster, "10.0.0.1")
+    run = run_module(
+        faunadb_replication,
+        dict(replicas={"replica2": "data", "replica1": "data+log"}),
+        node,
+        check_mode=True,
+    )
+    assert run.result["changed"] is True
+    assert run.result["changes"] == [dict(replica="replica2", before="compute", after="data")]
+    assert run.result["replicas"]["replica2"] == "data"
+    assert node.mutations == []
+    assert cluster.types["replica2"] == "compute"
+
+
+def test_replication_unknown_replica_fails_clearly(run_module):
+    node = FakeNode(three_by_one(), "10.0.0.1")
+    run = run_module(faunadb_replication, dict(replicas={"replica9": "data+log"}), node)
+    assert run.failed
+    assert "Unknown replica replica9" in run.result["msg"]
+    assert "replica1, replica2, replica3" in run.result["msg"]
+    assert node.mutations == []
+
+
+def test_replication_invalid_type_fails_before_any_call(run_module):
+    ex = Scripted()
+    run = run_module(faunadb_replication, dict(replicas={"replica1": "log"}), ex)
+    assert run.failed and "Invalid replica type" in run.result["msg"] and ex.calls == []
+
+
+def test_replication_update_error_from_faunadb(run_module):
+    ex = Scripted(
+        (0, fixture_text("faunadb_admin_show-replication_mixed.txt"), ""),
+        (1, *recorded("update-replica", "error_unknown")),
+    )
+    run = run_module(faunadb_replication, dict(replicas={"replica3": "data"}), ex)
+    assert run.failed
+    assert run.result["faunadb_message"] == "Failed: Unknown replica replica9"
+    assert run.result["cmd"] == "faunadb-admin update-replica data replica3"
+
+
+def test_replication_reads_back_and_fails_when_not_applied(run_module):
+    show = fixture_text("faunadb_admin_show-replication_mixed.txt")
+    ex = Scripted(
+        (0, show, ""),
+        (0, "Updated replica replica3 to type data.\n", ""),
+        (0, show, ""),
+    )
+    run = run_module(faunadb_replication, dict(replicas={"replica3": "data"}), ex)
+    assert run.failed and "replica3=compute (wanted data)" in run.result["msg"]
+
+
+# -- faunadb_info -----------------------------------------------------------------------
+
+
+def test_info_before_init_is_not_an_error(run_module):
+    node = FakeNode(FakeCluster(), "10.0.0.1")
+    run = run_module(faunadb_info, dict(gather=["status", "movement", "identity"]), node)
+    assert run.rc == 0, run.result
+    assert run.result["member"] is False
+    assert run.result["nodes"] == [] and "movement" not in run.result
+    assert run.result["summary"]["all_up_and_live"] is False
+
+
+def test_info_facts(run_module):
+    node = FakeNode(three_by_one(ALL_DATA_LOG), "10.0.0.2")
+    run = run_module(
+        faunadb_info, dict(gather=["status", "movement", "identity", "replication"]), node
+    )
+    r = run.result
+    assert (r["member"], r["source"], r["changed"]) == (True, "json", False)
+    assert r["replica_types"] == ALL_DATA_LOG
+    assert r["summary"]["write_quorum"] is True and r["summary"]["all_up_and_live"] is True
+    assert r["movement"]["settled"] is True
+    assert r["node"]["address"] == "10.0.0.2"
+    assert r["replication"] == ALL_DATA_LOG
+
+
+def test_info_falls_back_to_text_without_json(run_module):
+    node = FakeNode(three_by_one(), "10.0.0.1", json_supported=False)
+    run = run_module(faunadb_info, dict(gather=["status"]), node)
+    assert run.result["source"] == "text"
+    assert [n["address"] for n in run.result["nodes"]] == ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+
+
+def test_info_wrong_key_fails_with_faunadb_message(run_module):
+    node = FakeNode(three_by_one(), "10.0.0.1")
+    run = run_module(faunadb_info, dict(root_key="wrong-key"), node)
+    assert run.failed
+    assert run.result["msg"].endswith(
+        "Failed: Unauthorized. Please check that the provided Root Key is correct."
+    )
+
+
+def test_root_key_is_masked_in_results(run_module):
+    ex = Scripted((1, f"ERROR: key {ROOT_KEY} rejected\n", ""))
+    run = run_module(faunadb_info, {}, ex)
+    assert ROOT_KEY not in json.dumps(run.result)
+
+
+def test_docker_engine_unreachable_is_a_clean_failure(run_module):
+    run = run_module(
+        faunadb_info,
+        dict(executor="docker", container="fdbmod-none", docker_host="unix:///nonexistent.sock"),
+        None,
+    )
+    assert run.failed
+    assert run.result["msg"].startswith(
+        "Cannot reach the Docker engine at unix:///nonexistent.sock"
+    )
+    assert "exception" not in run.result
+
+
+def test_docker_executor_requires_container(run_module):
+    run = run_module(faunadb_info, dict(executor="docker"), None)
+    assert run.failed and "container" in run.result["msg"]
+
+
+# -- faunadb_status -------------------------------------------------------------------
+
+
+def test_status_admin_accepts_not_member(run_module):
+    ex = Scripted((1, *recorded("status", "error_connect")), NOT_MEMBER)
+    run = run_module(faunadb_status, dict(condition="admin", interval=0), ex)
+    assert run.rc == 0, run.result
+    assert (run.result["attempts"], run.result["member"]) == (2, False)
+
+
+def test_status_unauthorized_stops_at_once(run_module):
+    ex = Scripted((1, *recorded("status", "error_unauthorized")))
+    run = run_module(faunadb_status, dict(condition="admin", interval=0, poll=5), ex)
+    assert run.failed and "Unauthorized" in run.result["msg"]
+    assert len(ex.calls) == 1
+
+
+def test_status_gives_up_with_last_reason(run_module):
+    ex = Scripted(*[(1, *recorded("status", "error_connect"))] * 3)
+    run = run_module(faunadb_status, dict(condition="member", interval=0, poll=3), ex)
+    assert run.failed
+    assert run.result["attempts"] == 3
+    assert "Could not connect" in run.result["msg"]
+
+
+def test_status_movement_waits_until_settled(run_module):
+    ex = Scripted(
+        (0, *recorded("movement-status", "moving")),
+        (0, *recorded("movement-status", "idle")),
+    )
+    run = run_module(faunadb_status, dict(condition="movement", interval=0), ex)
+    assert run.rc == 0 and run.result["attempts"] == 2
+    assert run.result["movement"]["settled"] is True
+
+
+def test_status_healthy(run_module):
+    cluster = three_by_one(ALL_DATA_LOG)
+    node = FakeNode(cluster, "10.0.0.1")
+    args = dict(condition="healthy", interval=0, poll=2, min_nodes=3, replica_types=ALL_DATA_LOG)
+    assert run_module(faunadb_status, args, node).rc == 0
+
+    cluster.members["10.0.0.3"]["status"] = "down"
+    run = run_module(faunadb_status, args, node)
+    assert run.failed and "nodes not up and live: 10.0.0.3" in run.result["msg"]
+
+    cluster.members["10.0.0.3"]["status"] = "up"
+    run = run_module(faunadb_status, dict(args, min_nodes=9), node)
+    assert run.failed and "3 nodes listed, expected at least 9" in run.result["msg"]
+
+
+class _PingHandler(BaseHTTPRequestHandler):
+    answers = []
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        code, body = self.answers.pop(0) if self.answers else (200, b"")
+        self.server.paths.append(self.path)
+        self.send_response(code)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def ping_server():
+    server = HTTPServer(("127.0.0.1", 0), _PingHandler)
+    server.paths = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_status_ping_retries_until_200(run_module, ping_server):
+    _PingHandler.answers = [
+        (503, b'{"errors":[{"code":"time out","description":"Scope write timed out"}]}'),
+        (200, b'{"resource":"Scope write is OK"}'),
+    ]
+    port = ping_server.server_address[1]
+    run = run_module(
+        faunadb_status,
+        dict(condition="ping", ping_port=port, ping_server_timeout=500, interval=0),
+        Scripted(),
+    )
+    assert run.rc == 0, run.result
+    assert run.result["ping"]["body"] == '{"resource":"Scope write is OK"}'
+    assert ping_server.paths == ["/ping?scope=write&timeout=500"] * 2
+
+
+def test_status_ping_gives_up(run_module, ping_server):
+    _PingHandler.answers = [(503, b"Scope write is unavailable")] * 2
+    port = ping_server.server_address[1]
+    run = run_module(
+        faunadb_status,
+        dict(
+            condition="ping",
+            ping_url=f"http://127.0.0.1:{port}/ping?scope=node",
+            interval=0,
+            poll=2,
+        ),
+        Scripted(),
+    )
+    assert run.failed and "HTTP 503" in run.result["msg"]
+    assert run.result["ping"]["status"] == 503
+
+
+def test_replication_check_mode_on_a_cluster_not_formed_yet(run_module):
+    node = FakeNode(FakeCluster(), "10.0.0.1")
+    run = run_module(faunadb_replication, dict(replicas=ALL_DATA_LOG), node, check_mode=True)
+    assert run.rc == 0, run.result
+    assert run.result["changed"] is True
+    assert run.result["actions"] == [dict(type="data+log", replicas=sorted(ALL_DATA_LOG))]
+    assert "not part of a cluster yet" in json.dumps(run.result["warnings"])
+
+    real = run_module(faunadb_replication, dict(replicas=ALL_DATA_LOG), node)
+    assert real.failed and "This node is not part of a cluster." in real.result["msg"]
+
+
+def test_info_status_text_is_the_table_as_printed(run_module):
+    cluster = three_by_one(ALL_DATA_LOG)
+    node = FakeNode(cluster, "10.0.0.1")
+    run = run_module(faunadb_info, dict(gather=["status_text"]), node)
+    assert run.result["status_text"] == format_status_text(cluster.status_json())
+    assert "nodes" not in run.result
