@@ -38,7 +38,8 @@ def playbook(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     )
     if check and proc.returncode != 0:
         command = " ".join(args)
-        pytest.fail(f"ansible-playbook {command} failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}")
+        tail = f"{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}"
+        pytest.fail(f"ansible-playbook {command} failed:\n{tail}")
     return proc
 
 
