@@ -5,13 +5,13 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 export ANSIBLE_FORCE_COLOR ?= 0
 
-.PHONY: help setup run test lint unit integration molecule bench clean
+.PHONY: help setup run test lint unit integration molecule bench tarball clean
 
 help:
 	@echo "make run    set-up if needed, then ansible-playbook site.yml (local 3x3 cluster)"
 	@echo "make test   set-up if needed, then every test: lint, unit, integration, molecule"
 	@echo "make setup  packages, Docker engine, .venv, collections, images (idempotent)"
-	@echo "make lint | unit | integration | molecule | bench"
+	@echo "make lint | unit | integration | molecule | bench | tarball"
 
 setup:
 	@scripts/setup.sh
@@ -33,10 +33,13 @@ integration:
 	$(BIN)/pytest tests/integration
 
 molecule:
-	@echo "molecule: no scenarios yet"
+	@for scenario in $$(ls molecule); do $(BIN)/molecule test -s $$scenario || exit 1; done
 
 bench:
 	$(BIN)/python bench/double_budget.py
+
+tarball:
+	$(BIN)/python tests/faunadb_double/package.py
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

@@ -66,7 +66,9 @@ def read_yaml(path: str) -> dict:
         with open(path, encoding="utf-8") as fh:
             raw = yaml.safe_load(fh)
     except OSError as exc:
-        raise ConfigError(f"Error: could not read configuration file {path}: {exc.strerror}") from exc
+        raise ConfigError(
+            f"Error: could not read configuration file {path}: {exc.strerror}"
+        ) from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"Error: could not parse configuration file {path}: {exc}") from exc
     if raw is None:

@@ -75,6 +75,8 @@ class View:
             k.split(":", 1)[1]: v["type"] for k, v in records.items() if k.startswith("replica:")
         }
         self._rings: dict[str, tuple[list[int], list[str]]] = {}
+        self._ranges: dict[str, list[tuple[int, int]]] = {}
+        self.digest = digest(records)  # gossiped on every heartbeat; compute once
 
     # -- membership -------------------------------------------------------
     def live_hosts(self, replica: str | None = None) -> list[str]:
@@ -119,8 +121,15 @@ class View:
 
     def ranges(self, host_id: str) -> list[tuple[int, int]]:
         """Token ranges (lo exclusive, hi inclusive) owned by ``host_id``."""
+        if host_id not in self._ranges:
+            self._ranges[host_id] = self._compute_ranges(host_id)
+        return self._ranges[host_id]
+
+    def _compute_ranges(self, host_id: str) -> list[tuple[int, int]]:
         rec = self.hosts.get(host_id)
-        if not rec or rec.get("state") != "live" or self.replica_type(rec["replica"]) not in DATA_TYPES:
+        if not rec or rec.get("state") != "live":
+            return []
+        if self.replica_type(rec["replica"]) not in DATA_TYPES:
             return []
         points, owners = self._ring(rec["replica"])
         out = []

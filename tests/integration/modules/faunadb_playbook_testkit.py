@@ -24,8 +24,6 @@ ROOT_KEY = "fdbmod-root-key"
 REPLICAS = ("replica1", "replica2", "replica3")
 ALL_DATA_LOG = dict.fromkeys(REPLICAS, "data+log")
 
-if DOUBLE_ROOT.is_dir() and str(DOUBLE_ROOT) not in sys.path:
-    sys.path.insert(0, str(DOUBLE_ROOT))
 
 
 PLAYBOOK = textwrap.dedent(

@@ -7,18 +7,18 @@ a second run under --check, report changed=false everywhere.
 
 from __future__ import annotations
 
-import os
 import stat
 import time
 
 import pytest
+from faunadb_double.testing import project_image
 from faunadb_playbook_testkit import ALL_DATA_LOG, ROOT_KEY, VENV_BIN, run_playbook, write_inventory
 
 pytestmark = pytest.mark.slow
 
 NETWORK = "fdbmod-net"
 SUBNET = "172.30.99.0/24"
-IMAGE = os.environ.get("FAUNADB_DOUBLE_IMAGE", "faunalab/faunadb-double:dev")
+IMAGE = project_image()
 
 
 def assert_formed(run, hosts):

@@ -1,0 +1,337 @@
+"""`faunadb-admin`: the admin CLI of the double, speaking to a node's admin API.
+
+Output, messages and exit codes follow the current FaunaDB release (see
+docs/faunadb-surface.md): results on stdout, exit 0; local failures as
+``ERROR: ...`` on stdout and admin-API HTTP errors as ``Failed: ...`` on
+stderr, exit 1.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import sys
+import time
+
+from .auth import hash_key
+from .clock import pause
+from .config import ConfigError, load_config
+from .status_format import format_status
+from .topology import REPLICA_TYPES
+
+DEFAULT_CONFIGS = ("/etc/faunadb.yml", "/etc/faunadb/faunadb.yml")
+JOIN_TIMEOUT_ENV = "FAUNADB_JOIN_TIMEOUT"  # seconds; FaunaDB gives up after ~90
+DEFAULT_JOIN_TIMEOUT = 90.0
+
+UNAUTHORIZED = "Unauthorized. Please check that the provided Root Key is correct."
+HELLO_TIMEOUT = "Please make sure it is reachable and a member of an existing cluster."
+UNINITIALIZED_HINT = "Use faunadb-admin to join an existing cluster or initialize a new cluster."
+
+USAGE = """\
+Usage: faunadb-admin [options] COMMAND [args]
+
+Options (before or after the command):
+  -c, --conf PATH      configuration file (default: /etc/faunadb.yml or /etc/faunadb/faunadb.yml)
+  -k, --key KEY        root key (default: $FAUNADB_ROOT_KEY, then auth_root_key from the config)
+  -H, --host HOST      admin endpoint HOST, HOST:PORT or :PORT
+                       (default: $FAUNADB_ADMIN_HOST, then the config, then 127.0.0.1:8444)
+  -j, --json           print JSON instead of text
+  -r, --replica NAME   replica name (init, join)
+  -h, --help           show this help
+
+Commands:
+  init -r NAME                      initialize a new cluster with this node
+  join SEED -r NAME                 join the cluster that SEED belongs to
+  status                            show the cluster's nodes
+  update-replica TYPE R [R...]      set replicas to TYPE (compute, data, data+log)
+  show-replication                  list replicas and their types
+  movement-status                   show data movement after topology changes
+  host-id ADDRESS                   print the host ID of the node at ADDRESS
+  show-identity                     print this node's host ID
+  remove HOST_ID [--force] [--allow-unclean]
+                                    remove a node from the cluster
+  hash-key KEY                      print a bcrypt hash of KEY
+  host-version                      print the node's version
+"""
+
+
+class CliError(Exception):
+    """``ERROR: message`` on stdout, exit 1."""
+
+
+class ApiError(Exception):
+    """``Failed: message`` on stderr, exit 1."""
+
+
+class InvalidCommand(Exception):
+    pass
+
+
+# -- arguments -----------------------------------------------------------------
+
+_VALUE_OPTS = {"-c": "conf", "--conf": "conf", "-k": "key", "--key": "key", "-H": "host",
+               "--host": "host", "-r": "replica", "--replica": "replica"}
+_FLAG_OPTS = {"-j": "json", "--json": "json", "--force": "force",
+              "--allow-unclean": "allow_unclean", "-h": "help", "--help": "help"}
+
+
+def parse_args(argv: list[str]) -> tuple[dict, list[str]]:
+    opts: dict = {}
+    positional: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        name, eq, inline = arg.partition("=")
+        if arg.startswith("--") and eq and name in _VALUE_OPTS:
+            opts[_VALUE_OPTS[name]] = inline
+        elif arg in _VALUE_OPTS:
+            if i + 1 >= len(argv):
+                raise CliError(f"Option {arg} needs a value.")
+            opts[_VALUE_OPTS[arg]] = argv[i + 1]
+            i += 1
+        elif arg in _FLAG_OPTS:
+            opts[_FLAG_OPTS[arg]] = True
+        elif arg.startswith("-") and arg != "-" and positional[:1] != ["hash-key"]:
+            raise InvalidCommand(arg)
+        else:
+            positional.append(arg)
+        i += 1
+    return opts, positional
+
+
+# -- admin API client ------------------------------------------------------------
+
+
+def parse_host(value: str, default_host: str, default_port: int) -> tuple[str, int]:
+    host, _, port = value.rpartition(":") if ":" in value else (value, "", "")
+    return host or default_host, int(port) if port else default_port
+
+
+class AdminClient:
+    def __init__(self, host: str, port: int, key: str | None, timeout: float = 30.0):
+        self.host, self.port, self.key, self.timeout = host, port, key, timeout
+
+    def request(self, method: str, path: str, body=None, headers=None, timeout=None):
+        if not self.key:
+            raise CliError("A root key is required: use -k, FAUNADB_ROOT_KEY or auth_root_key.")
+        token = base64.b64encode(f"{self.key}:".encode()).decode()
+        hdrs = {"Authorization": f"Basic {token}", **(headers or {})}
+        payload = None
+        if body is not None:
+            payload = json.dumps(body).encode()
+            hdrs["Content-Type"] = "application/json"
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout or self.timeout)
+        try:
+            conn.request(method, path, body=payload, headers=hdrs)
+            resp = conn.getresponse()
+            raw = resp.read()
+        except (OSError, http.client.HTTPException) as exc:
+            raise CliError(f"Could not connect to FaunaDB at {self.host}:{self.port}") from exc
+        finally:
+            conn.close()
+        try:
+            doc = json.loads(raw) if raw else {}
+        except ValueError:
+            doc = {"raw": raw.decode(errors="replace")}
+        if resp.status >= 400:
+            raise _api_error(resp.status, doc)
+        return doc, resp.headers
+
+
+def _api_error(status: int, doc: dict) -> ApiError:
+    errors = doc.get("errors") or [{}]
+    code = errors[0].get("code", "")
+    desc = errors[0].get("description", "")
+    if status == 401:
+        return ApiError(UNAUTHORIZED)
+    if code == "hello timeout":
+        return ApiError(HELLO_TIMEOUT)
+    if status == 503 and code == "cluster uninitialized":
+        return ApiError(f"{desc}\n{UNINITIALIZED_HINT}")
+    if status in (400, 404, 412):
+        return ApiError(desc)
+    return ApiError(f"Unknown error. Please contact support. Message was {desc} {json.dumps(doc)}")
+
+
+# -- commands ----------------------------------------------------------------------
+
+
+def cmd_init(client, opts, args):
+    if not opts.get("replica"):
+        raise CliError("Replica name is required.")
+    doc, _ = client.request("POST", "/admin/init", {"replica_name": opts["replica"]})
+    if doc.get("initialized"):
+        return "Node has initialized the cluster."
+    return "Node has NOT initialized the cluster. It is already a member of a cluster."
+
+
+def cmd_join(client, opts, args):
+    if len(args) != 1:
+        raise CliError("A seed node address is required.")
+    if not opts.get("replica"):
+        raise CliError("Replica name is required.")
+    try:
+        limit = float(os.environ.get(JOIN_TIMEOUT_ENV, DEFAULT_JOIN_TIMEOUT))
+    except ValueError:
+        limit = DEFAULT_JOIN_TIMEOUT
+    deadline = time.monotonic() + limit
+    body = {"seed": args[0], "replica_name": opts["replica"]}
+    while True:
+        try:
+            doc, _ = client.request("POST", "/admin/join", body)
+            break
+        except ApiError as exc:
+            if str(exc) != HELLO_TIMEOUT or time.monotonic() >= deadline:
+                raise
+            pause(min(1.0, max(0.0, deadline - time.monotonic())))
+    if doc.get("joined"):
+        return "Node has joined the cluster."
+    return "Node has NOT joined the cluster. It is already a member of a cluster."
+
+
+def cmd_status(client, opts, args):
+    doc, _ = client.request("GET", "/admin/status")
+    return json.dumps(doc, indent=2) if opts.get("json") else format_status(doc).rstrip("\n")
+
+
+def cmd_update_replica(client, opts, args):
+    if not args or args[0] not in REPLICA_TYPES:
+        given = args[0] if args else ""
+        raise CliError(f"Invalid replica type {given}. Use one of: {', '.join(REPLICA_TYPES)}.")
+    rtype, names = args[0], args[1:]
+    if not names:
+        raise CliError("No replicas were given. Please specify at least one replica.")
+    _, headers = client.request("GET", "/admin/replication")
+    etag = headers.get("ETag")
+    client.request("PUT", "/admin/replication",
+                   {"replicas": [{"name": n, "type": rtype} for n in names]},
+                   headers={"If-Match": etag} if etag else None)
+    if len(names) == 1:
+        return f"Updated replica {names[0]} to type {rtype}."
+    return f"Updated replicas {', '.join(names)} to type {rtype}."
+
+
+def cmd_show_replication(client, opts, args):
+    doc, _ = client.request("GET", "/admin/replication")
+    if opts.get("json"):
+        return json.dumps(doc, indent=2)
+    lines = ["\treplica\ttype"]
+    for i, rep in enumerate(doc["replicas"], start=1):
+        lines.append(f"{i}\t{rep['name']}\t{rep['type']}")
+    return "\n".join(lines)
+
+
+def cmd_movement_status(client, opts, args):
+    doc, _ = client.request("GET", "/admin/movement_status")
+    return json.dumps(doc) if opts.get("json") else doc["message"]
+
+
+def cmd_host_id(client, opts, args):
+    if len(args) != 1:
+        raise CliError("An address is required.")
+    doc, _ = client.request("GET", "/admin/status")
+    for node in doc["nodes"]:
+        if node["address"] == args[0]:
+            return node["host_id"]
+    raise ApiError("Host is unknown.")
+
+
+def cmd_show_identity(client, opts, args):
+    doc, _ = client.request("GET", "/admin/identity")
+    return doc["identity"]
+
+
+def cmd_remove(client, opts, args):
+    if len(args) != 1:
+        raise CliError("A host ID is required.")
+    client.request("POST", "/admin/remove_node", {
+        "host_id": args[0], "force": bool(opts.get("force")),
+        "allow_unclean": bool(opts.get("allow_unclean")),
+    })
+    return f"Node {args[0]} is now being removed."
+
+
+def cmd_host_version(client, opts, args):
+    doc, _ = client.request("GET", "/admin/host_version")
+    return f"Fauna {doc['version']}"
+
+
+COMMANDS = {
+    "init": cmd_init,
+    "join": cmd_join,
+    "status": cmd_status,
+    "update-replica": cmd_update_replica,
+    "show-replication": cmd_show_replication,
+    "movement-status": cmd_movement_status,
+    "host-id": cmd_host_id,
+    "show-identity": cmd_show_identity,
+    "remove": cmd_remove,
+    "host-version": cmd_host_version,
+}
+
+
+def _load_config(opts):
+    path = opts.get("conf") or os.environ.get("FAUNADB_CONFIG")
+    if not path:
+        path = next((p for p in DEFAULT_CONFIGS if os.path.isfile(p)), None)
+        if path is None:
+            return None
+    try:
+        cfg = load_config(path)
+    except ConfigError as exc:
+        raise CliError(str(exc)) from exc
+    print(f"Loaded configuration from {path}...", file=sys.stderr)
+    return cfg
+
+
+def _client(opts, cfg) -> AdminClient:
+    default_host = "127.0.0.1"
+    default_port = 8444
+    if cfg is not None:
+        wildcard = cfg.admin_address in ("0.0.0.0", "")  # noqa: S104 - detecting, not binding
+        default_host = "127.0.0.1" if wildcard else cfg.admin_address
+        default_port = cfg.admin_port
+    host_value = opts.get("host") or os.environ.get("FAUNADB_ADMIN_HOST") or ""
+    host, port = parse_host(host_value, default_host, default_port)
+    key = opts.get("key") or os.environ.get("FAUNADB_ROOT_KEY") or (cfg.root_key if cfg else None)
+    return AdminClient(host, port, key)
+
+
+def run(argv: list[str]) -> int:
+    try:
+        opts, positional = parse_args(argv)
+        if opts.get("help"):
+            print(USAGE)
+            return 0
+        if not positional or positional[0] not in COMMANDS and positional[0] != "hash-key":
+            raise InvalidCommand(positional[0] if positional else "")
+        command, args = positional[0], positional[1:]
+        if command == "hash-key":
+            if len(args) != 1:
+                raise CliError("A key to hash is required.")
+            print(hash_key(args[0]))
+            return 0
+        cfg = _load_config(opts)
+        output = COMMANDS[command](_client(opts, cfg), opts, args)
+    except InvalidCommand:
+        print(USAGE)
+        print("Invalid command.")
+        return 1
+    except CliError as exc:
+        print(f"ERROR: {exc}")
+        return 1
+    except ApiError as exc:
+        print(f"Failed: {exc}", file=sys.stderr)
+        return 1
+    print(output)
+    return 0
+
+
+def main() -> int:
+    return run(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,428 @@
+"""`faunadb -c CONFIG [-b] [-p PIDFILE]`: the node process of the double.
+
+Three listeners: the admin API (network_admin_http_address:port, from the
+start), the peer port (TCP for requests, UDP for heartbeats, from the start)
+and the client API on the coordinator address (only once the node is a
+member, as in FaunaDB).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from . import HOST_VERSION
+from .auth import KeyChecker, secret_from_header
+from .clock import pause
+from .cluster import AdminError, Node
+from .config import Config, ConfigError, load_config
+from .query import Evaluator, QueryError
+from .topology import valid_replica_name
+
+log = logging.getLogger("faunadb")
+
+DEFAULT_PING_TIMEOUT_MS = 1000
+USAGE = "usage: faunadb -c CONFIG [-b] [-p PIDFILE]"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; without TCP_NODELAY, Nagle plus the
+    # client's delayed ACK adds ~40 ms to every response.
+    disable_nagle_algorithm = True
+    server_version = "FaunaDB-double"
+    sys_version = ""
+    node: Node
+    keys: KeyChecker
+
+    def log_message(self, format, *args):  # noqa: A002 - stdlib signature
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def _body(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if not raw:
+            return {}
+        return json.loads(raw)
+
+    def _send(self, status: int, doc, headers: dict | None = None) -> None:
+        payload = json.dumps(doc, separators=(",", ":")).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json;charset=utf-8")
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _error(self, status: int, code: str, description: str) -> None:
+        self._send(status, {"errors": [{"code": code, "description": description}]})
+
+
+# -- admin API (faunadb-admin talks to this) --------------------------------
+
+
+class AdminHandler(_Handler):
+    def _dispatch(self, method: str) -> None:
+        if not self.keys.check_header(self.headers.get("Authorization")):
+            self._error(401, "unauthorized", "Unauthorized")
+            return
+        path = urlsplit(self.path).path.rstrip("/")
+        route = _ADMIN_ROUTES.get((method, path))
+        if route is None:
+            self._error(404, "not found", f"No such admin endpoint {method} {path}")
+            return
+        try:
+            body = self._body() if method in ("POST", "PUT") else {}
+            status, doc, headers = route(self, body)
+        except AdminError as exc:
+            self._error(exc.status, exc.code, exc.description)
+            return
+        except (ValueError, KeyError, TypeError) as exc:
+            self._error(400, "bad request", f"Invalid request: {exc}")
+            return
+        self._send(status, doc, headers)
+
+    def do_GET(self):  # noqa: N802
+        self._dispatch("GET")
+
+    def do_POST(self):  # noqa: N802
+        self._dispatch("POST")
+
+    def do_PUT(self):  # noqa: N802
+        self._dispatch("PUT")
+
+    def a_status(self, _body):
+        return 200, self.node.status_doc(), None
+
+    def a_init(self, body):
+        name = _replica_arg(body)
+        return 200, {"initialized": self.node.init(name)}, None
+
+    def a_join(self, body):
+        name = _replica_arg(body)
+        seed = body.get("seed")
+        if not seed:
+            raise AdminError(400, "bad request", "A seed node is required.")
+        return 200, {"joined": self.node.join(str(seed), name)}, None
+
+    def a_replication_get(self, _body):
+        self.node._require_member()
+        reps, etag = self.node.replication()
+        return 200, {"replicas": reps}, {"ETag": f'"{etag}"'}
+
+    def a_replication_put(self, body):
+        wanted = {r["name"]: r["type"] for r in body.get("replicas", [])}
+        if not wanted:
+            raise AdminError(400, "bad request",
+                             "No replicas were given. Please specify at least one replica.")
+        self.node.update_replicas(wanted, self.headers.get("If-Match"))
+        reps, etag = self.node.replication()
+        return 200, {"replicas": reps}, {"ETag": f'"{etag}"'}
+
+    def a_movement(self, _body):
+        return 200, {"message": self.node.movement_status()}, None
+
+    def a_remove(self, body):
+        host_id = str(body["host_id"])
+        self.node.remove(host_id, bool(body.get("force")), bool(body.get("allow_unclean")))
+        return 200, {"removed": host_id}, None
+
+    def a_identity(self, _body):
+        return 200, {"identity": self.node.host_id}, None
+
+    def a_version(self, _body):
+        return 200, {"version": HOST_VERSION}, None
+
+
+def _replica_arg(body: dict) -> str:
+    name = body.get("replica_name")
+    if not name:
+        raise AdminError(400, "bad request", "Replica name is required.")
+    if not valid_replica_name(str(name)):
+        raise AdminError(400, "bad request", f"Invalid replica name {name}.")
+    return str(name)
+
+
+_ADMIN_ROUTES = {
+    ("GET", "/admin/status"): AdminHandler.a_status,
+    ("POST", "/admin/init"): AdminHandler.a_init,
+    ("POST", "/admin/join"): AdminHandler.a_join,
+    ("GET", "/admin/replication"): AdminHandler.a_replication_get,
+    ("PUT", "/admin/replication"): AdminHandler.a_replication_put,
+    ("GET", "/admin/movement_status"): AdminHandler.a_movement,
+    ("POST", "/admin/remove_node"): AdminHandler.a_remove,
+    ("GET", "/admin/identity"): AdminHandler.a_identity,
+    ("GET", "/admin/host_version"): AdminHandler.a_version,
+}
+
+
+# -- peer API (node to node) --------------------------------------------------
+
+
+class PeerHandler(_Handler):
+    def do_POST(self):  # noqa: N802
+        node = self.node
+        path = urlsplit(self.path).path
+        try:
+            body = self._body()
+            node.observe(body.get("clock"))
+            if path == "/peer/join":
+                doc = node.handle_join(body)
+            elif path == "/peer/topology":
+                node.apply_records(body.get("records", {}))
+                doc = {"records": node.store.topology}
+            elif path == "/peer/append":
+                doc = {"accepted": node.accept(body["entries"])}
+            elif path == "/peer/read":
+                doc = {"hit": node.store.get(body["key"])}
+            elif path == "/peer/scan":
+                doc = {"rows": node.store.scan(body["prefix"])}
+            elif path == "/peer/pull":
+                doc = node.serve_pull(body)
+            else:
+                self._send(404, {"error": f"no such peer endpoint {path}"})
+                return
+        except AdminError as exc:
+            self._send(exc.status, {"error": exc.description})
+            return
+        except (ValueError, KeyError, TypeError) as exc:
+            self._send(400, {"error": f"invalid peer request: {exc}"})
+            return
+        doc.setdefault("clock", node.clock)
+        self._send(200, doc)
+
+    def do_GET(self):  # noqa: N802
+        node = self.node
+        if urlsplit(self.path).path != "/peer/state":
+            self._send(404, {"error": "no such peer endpoint"})
+            return
+        # Test hook: what this very node holds, without routing to other nodes.
+        self._send(200, {
+            "host_id": node.host_id, "replica": node.replica, "member": node.member,
+            "seq": node.store.seq, "synced": node.synced, "clock": node.clock,
+            "docs": {k: v for k, v in node.store.scan("d/").items() if v[2] is not None},
+        })
+
+
+# -- client API (queries and /ping) ---------------------------------------------
+
+
+class ClientHandler(_Handler):
+    def do_GET(self):  # noqa: N802
+        url = urlsplit(self.path)
+        if url.path.rstrip("/") == "/ping":
+            self._ping(parse_qs(url.query))
+            return
+        self._error(400, "invalid request", "Queries are sent with POST.")
+
+    def _ping(self, query: dict) -> None:
+        scope = (query.get("scope") or ["write"])[0]
+        scope = "write" if scope == "global" else scope
+        if scope not in ("read", "write", "all"):
+            scope = "node"  # unknown scopes mean "is the process up"
+        try:
+            timeout_ms = int((query.get("timeout") or [DEFAULT_PING_TIMEOUT_MS])[0])
+        except ValueError:
+            timeout_ms = DEFAULT_PING_TIMEOUT_MS
+        check = {
+            "node": lambda: True,
+            "read": self.node.can_read,
+            "write": self.node.can_write,
+            "all": self.node.all_healthy,
+        }[scope]
+        deadline = time.monotonic() + timeout_ms / 1000.0
+        while not check():
+            if time.monotonic() >= deadline:
+                self._error(503, "time out",
+                            f"Scope {scope} timed out after {timeout_ms} milliseconds")
+                return
+            pause(min(0.1, max(0.0, deadline - time.monotonic())))
+        self._send(200, {"resource": f"Scope {scope} is OK"})
+
+    def do_POST(self):  # noqa: N802
+        node = self.node
+        secret = secret_from_header(self.headers.get("Authorization"))
+        if not self.keys.check(secret):
+            self._error(401, "unauthorized", "Unauthorized")
+            return
+        node.observe(self.headers.get("X-Last-Seen-Txn"))
+        try:
+            try:
+                expr = self._body()
+            except ValueError as exc:
+                raise QueryError(400, "invalid expression",
+                                 "Request body is not valid JSON.") from exc
+            evaluator = Evaluator(NodeBackend(node))
+            result = evaluator.run(expr)
+        except QueryError as exc:
+            self._send(exc.status, exc.body(), {"x-txn-time": str(node.clock)})
+            return
+        status = 201 if evaluator.created else 200
+        self._send(status, {"resource": result},
+                   {"x-txn-time": str(node.clock), "x-faunadb-build": HOST_VERSION})
+
+
+class NodeBackend:
+    """The query evaluator's view of the cluster, through this coordinator."""
+
+    def __init__(self, node: Node):
+        self.node = node
+
+    def read(self, key):
+        return self.node.read(key)
+
+    def scan(self, prefix):
+        return self.node.scan(prefix)
+
+    def write(self, key, value):
+        return self.node.commit(key, value)
+
+    def new_id(self):
+        return self.node.new_id()
+
+
+# -- process ------------------------------------------------------------------------
+
+
+def _serve(handler_cls, node, keys, address, port, *, name) -> ThreadingHTTPServer:
+    cls = type(handler_cls.__name__, (handler_cls,), {"node": node, "keys": keys})
+    httpd = ThreadingHTTPServer((address, port), cls)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, name=name, daemon=True).start()
+    return httpd
+
+
+class Server:
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        self.node = Node(cfg)
+        self.keys = KeyChecker(cfg)
+        self.servers: list[ThreadingHTTPServer] = []
+        self.client = None
+        self._client_lock = threading.Lock()
+        self.node.on_member = self.start_client_api
+
+    def start(self) -> None:
+        cfg = self.cfg
+        self.servers.append(_serve(PeerHandler, self.node, self.keys,
+                                   cfg.listen_address, cfg.peer_port, name="peer"))
+        self.node.start()
+        self.servers.append(_serve(AdminHandler, self.node, self.keys,
+                                   cfg.admin_address, cfg.admin_port, name="admin"))
+        log.info("Admin API on %s:%s, peer port %s:%s, host ID %s", cfg.admin_address,
+                 cfg.admin_port, cfg.listen_address, cfg.peer_port, self.node.host_id)
+        if self.node.member:
+            self.start_client_api()
+        else:
+            log.info("Not a cluster member yet: waiting for faunadb-admin init or join")
+
+    def start_client_api(self) -> None:
+        with self._client_lock:
+            if self.client is not None:
+                return
+            cfg = self.cfg
+            self.client = _serve(ClientHandler, self.node, self.keys,
+                                 cfg.coordinator_address, cfg.coordinator_port, name="client")
+            self.servers.append(self.client)
+            log.info("Client API on %s:%s", cfg.coordinator_address, cfg.coordinator_port)
+
+    def stop(self) -> None:
+        for httpd in self.servers:
+            httpd.shutdown()
+            httpd.server_close()
+        self.node.stop()
+
+
+def _setup_logging(cfg: Config, foreground: bool) -> None:
+    os.makedirs(cfg.log_path, exist_ok=True)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s [%(threadName)s] %(message)s")
+    handler = logging.FileHandler(os.path.join(cfg.log_path, "core.log"))
+    handler.setFormatter(fmt)
+    log.addHandler(handler)
+    if foreground:
+        stream = logging.StreamHandler(sys.stderr)
+        stream.setFormatter(fmt)
+        log.addHandler(stream)
+    log.setLevel(logging.INFO)
+
+
+def _parse_args(argv: list[str]) -> dict:
+    opts = {"config": None, "background": False, "pidfile": None}
+    it = iter(argv)
+    for arg in it:
+        if arg in ("-c", "--config"):
+            opts["config"] = next(it, None)
+        elif arg == "-b":
+            opts["background"] = True
+        elif arg == "-p":
+            opts["pidfile"] = next(it, None)
+        elif arg in ("-h", "--help"):
+            print(USAGE)
+            sys.exit(0)
+        else:
+            raise ConfigError(f"Unknown option {arg}\n{USAGE}")
+    if not opts["config"]:
+        raise ConfigError(f"Error: a configuration file is required (-c).\n{USAGE}")
+    return opts
+
+
+def _daemonize() -> None:
+    if os.fork() > 0:
+        os._exit(0)
+    os.setsid()
+    if os.fork() > 0:
+        os._exit(0)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        opts = _parse_args(sys.argv[1:] if argv is None else argv)
+        cfg = load_config(opts["config"])
+        os.makedirs(cfg.data_path, exist_ok=True)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    if opts["background"]:
+        _daemonize()
+    _setup_logging(cfg, foreground=not opts["background"])
+    if opts["pidfile"]:
+        with open(opts["pidfile"], "w", encoding="utf-8") as fh:
+            fh.write(f"{os.getpid()}\n")
+    log.info("Starting FaunaDB test double %s with %s", HOST_VERSION, cfg.path)
+    server = Server(cfg)
+    try:
+        server.start()
+    except OSError as exc:
+        log.error("Could not bind: %s", exc)
+        return 1
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(5.0):
+        pass
+    log.info("Shutting down")
+    server.stop()
+    if opts["pidfile"]:
+        try:
+            os.unlink(opts["pidfile"])
+        except OSError:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""faunadb-admin output formats, messages and exit codes, against in-process nodes."""
+
+import json
+import os
+import time
+
+import bcrypt
+import pytest
+from faunadb_double import HOST_VERSION, admin_cli
+from faunadb_double.auth import KeyChecker
+from faunadb_double.config import parse_config
+from faunadb_double.server import Server
+
+KEY = "s3cret"
+SUBNET = 20 + os.getpid() % 200
+
+
+def _config(tmp_path, name, octet, **extra):
+    address = f"127.{SUBNET}.1.{octet}"
+    raw = {"auth_root_key": KEY, "network_broadcast_address": address,
+           "network_admin_http_address": address,
+           "storage_data_path": str(tmp_path / name / "data"),
+           "log_path": str(tmp_path / name / "log"), **extra}
+    path = tmp_path / f"{name}.yml"
+    path.write_text("".join(f"{k}: '{v}'\n" for k, v in raw.items()))
+    return parse_config(raw, str(path))
+
+
+@pytest.fixture
+def nodes(tmp_path):
+    servers = []
+    for i, name in enumerate(("a", "b")):
+        server = Server(_config(tmp_path, name, 11 + i))
+        server.start()
+        servers.append(server)
+    yield servers
+    for server in servers:
+        server.stop()
+
+
+def run(capsys, *argv, env=None, monkeypatch=None):
+    rc = admin_cli.run(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def host(server):
+    return f"{server.cfg.admin_address}:{server.cfg.admin_port}"
+
+
+def cli(capsys, server, *args):
+    return run(capsys, "-H", host(server), "-k", KEY, *args)
+
+
+@pytest.mark.parametrize("argv", [["update-replication", "r1", "r2", "r3"], ["frobnicate"], []])
+def test_invalid_command(capsys, argv):
+    rc, out, _ = run(capsys, *argv)
+    assert rc == 1
+    assert out.startswith("Usage: faunadb-admin")
+    assert out.rstrip("\n").splitlines()[-1] == "Invalid command."
+
+
+def test_cannot_connect(capsys):
+    rc, out, _ = run(capsys, "status", "-H", "127.0.0.1:1", "-k", KEY)
+    assert (rc, out) == (1, "ERROR: Could not connect to FaunaDB at 127.0.0.1:1\n")
+
+
+def test_bad_key_and_uninitialized(capsys, nodes):
+    rc, out, err = run(capsys, "-H", host(nodes[0]), "-k", "wrong", "status")
+    assert rc == 1 and out == ""
+    assert err == "Failed: Unauthorized. Please check that the provided Root Key is correct.\n"
+    rc, out, err = cli(capsys, nodes[0], "status")
+    assert rc == 1
+    assert err.startswith("Failed: This node is not part of a cluster.\n")
+
+
+def test_init_messages(capsys, nodes):
+    assert cli(capsys, nodes[0], "init")[:2] == (1, "ERROR: Replica name is required.\n")
+    rc, out, _ = cli(capsys, nodes[0], "init", "-r", "r1")
+    assert (rc, out) == (0, "Node has initialized the cluster.\n")
+    rc, out, _ = cli(capsys, nodes[0], "init", "-r", "r1")
+    assert (rc, out) == (
+        0, "Node has NOT initialized the cluster. It is already a member of a cluster.\n")
+
+
+def test_cluster_commands(capsys, nodes):
+    a, b = nodes
+    cli(capsys, a, "init", "-r", "r1")
+    # options after the command work too
+    rc, out, _ = run(capsys, "join", a.cfg.broadcast_address, "-r", "r2", "-H", host(b), "-k", KEY)
+    assert (rc, out) == (0, "Node has joined the cluster.\n")
+    rc, out, _ = cli(capsys, b, "join", a.cfg.broadcast_address, "-r", "r2")
+    assert (rc, out) == (
+        0, "Node has NOT joined the cluster. It is already a member of a cluster.\n")
+
+    rc, out, _ = cli(capsys, b, "status", "--json")
+    doc = json.loads(out)
+    assert set(doc) == {"nodes", "replica_info"}
+    assert {frozenset(n) for n in doc["nodes"]} == {frozenset({
+        "status", "state", "ownership", "ownership_goal", "host_id", "address", "replica",
+        "worker_id", "log_segment", "log_segment_leader", "persisted_timestamp"})}
+    assert doc["replica_info"] == [{"name": "r1", "type": "data+log"},
+                                   {"name": "r2", "type": "compute"}]
+
+    rc, out, _ = cli(capsys, a, "status")
+    lines = out.splitlines()
+    assert lines[0] == "" and lines[1] == "Replica: r1 (data+log)" and lines[2] == "=" * 22
+    assert lines[3].split()[:4] == ["Status", "State", "WorkerID", "Log"]
+    assert lines[4].split()[:4] == ["up", "live", "512", "0"]
+    assert lines[6] == "Replica: r2 (compute)"
+
+    assert cli(capsys, a, "update-replica", "data+log")[:2] == (
+        1, "ERROR: No replicas were given. Please specify at least one replica.\n")
+    rc, _, err = cli(capsys, a, "update-replica", "data", "nope")
+    assert (rc, err) == (1, "Failed: Unknown replica nope\n")
+    rc, out, _ = cli(capsys, a, "update-replica", "data+log", "r2")
+    assert (rc, out) == (0, "Updated replica r2 to type data+log.\n")
+    rc, out, _ = cli(capsys, a, "update-replica", "data+log", "r1", "r2")
+    assert (rc, out) == (0, "Updated replicas r1, r2 to type data+log.\n")
+    rc, out, _ = cli(capsys, a, "show-replication")
+    assert out == "\treplica\ttype\n1\tr1\tdata+log\n2\tr2\tdata+log\n"
+
+    # b learns the new type (pushed at once, gossiped otherwise)
+    deadline = time.monotonic() + 5
+    while "Replica: r2 (data+log)" not in cli(capsys, b, "status")[1]:
+        assert time.monotonic() < deadline, "replica type did not propagate"
+        time.sleep(0.1)
+
+    deadline = time.monotonic() + 10
+    while cli(capsys, a, "movement-status")[1] != "No data movement is currently in progress.\n":
+        assert time.monotonic() < deadline, "movement never settled"
+        time.sleep(0.2)
+
+    ident = cli(capsys, b, "show-identity")[1].strip()
+    assert cli(capsys, a, "host-id", b.cfg.broadcast_address)[1].strip() == ident
+    rc, _, err = cli(capsys, a, "host-id", "10.9.9.9")
+    assert (rc, err) == (1, "Failed: Host is unknown.\n")
+    assert cli(capsys, a, "host-version")[1] == f"Fauna {HOST_VERSION}\n"
+
+    rc, _, err = cli(capsys, a, "remove", ident)
+    assert rc == 1 and "last node of data replica r2" in err
+    cli(capsys, a, "update-replica", "compute", "r2")
+    rc, _, err = cli(capsys, a, "remove", ident)
+    assert rc == 1 and "--force" in err  # b is up
+    rc, out, _ = cli(capsys, a, "remove", ident, "--force")
+    assert (rc, out) == (0, f"Node {ident} is now being removed.\n")
+    doc = json.loads(cli(capsys, a, "status", "--json")[1])
+    assert {n["host_id"]: n["state"] for n in doc["nodes"]}[ident] == "removed"
+
+
+def test_key_and_host_from_config_and_env(capsys, nodes, monkeypatch):
+    a = nodes[0]
+    rc, out, err = run(capsys, "-c", a.cfg.path, "show-identity")
+    assert rc == 0 and out.strip() == a.node.host_id
+    assert err == f"Loaded configuration from {a.cfg.path}...\n"
+    monkeypatch.setenv("FAUNADB_ADMIN_HOST", host(a))
+    monkeypatch.setenv("FAUNADB_ROOT_KEY", KEY)
+    monkeypatch.setenv("FAUNADB_CONFIG", "/nonexistent/x.yml")
+    rc, out, _ = run(capsys, "show-identity", "-c", a.cfg.path)
+    assert rc == 0 and out.strip() == a.node.host_id
+    monkeypatch.setenv("FAUNADB_ROOT_KEY", "wrong")
+    assert run(capsys, "show-identity")[0] == 1
+
+
+def test_join_gives_up_on_unreachable_seed(capsys, nodes, monkeypatch):
+    monkeypatch.setenv(admin_cli.JOIN_TIMEOUT_ENV, "1.5")
+    start = time.monotonic()
+    rc, _, err = cli(capsys, nodes[1], "join", f"127.{SUBNET}.1.99", "-r", "r2")
+    assert rc == 1
+    assert err == ("Failed: Please make sure it is reachable and a member of an existing "
+                   "cluster.\n")
+    assert time.monotonic() - start < 15
+
+
+def test_hash_key_and_hashed_auth(capsys, tmp_path):
+    rc, out, _ = run(capsys, "hash-key", KEY)
+    hashed = out.strip()
+    assert rc == 0 and bcrypt.checkpw(KEY.encode(), hashed.encode())
+    checker = KeyChecker(parse_config({"auth_root_key_hash": hashed,
+                                       "network_broadcast_address": "h"}))
+    assert checker.check(KEY) and not checker.check("nope")
+    start = time.perf_counter()
+    for _ in range(100):
+        assert checker.check(KEY)
+    assert time.perf_counter() - start < 0.05  # cached, not 100 bcrypt rounds
