@@ -24,9 +24,6 @@ description:
     key, an unknown command, a container that does not exist or is not running.
 version_added: "0.1.0"
 author: FaunaDB lab project
-requirements:
-  - C(faunadb-admin) on the node, for every condition but V(ping).
-  - The Docker SDK for Python (C(docker)) where the module runs, when O(executor=docker).
 options:
   condition:
     description: What to wait for.
@@ -93,81 +90,20 @@ options:
       - With O(condition=healthy), the type each named replica must have in the status, as in
         M(faunadb_replication).
     type: dict
-  executor:
-    description:
-      - Where C(faunadb-admin) runs.
-      - V(local) runs it on the host executing the module (service mode, a node installed from the
-        release tarball).
-      - V(docker) runs it inside O(container) through the Docker API (container mode). No Python is
-        needed
-        in the container; the Docker SDK for Python is needed where the module runs (usually the
-        controller,
-        with C(ansible_connection=local)).
-    type: str
-    choices: [local, docker]
-    default: local
-  container:
-    description:
-      - Name or ID of the FaunaDB container. Required when O(executor=docker).
-    type: str
-  docker_host:
-    description:
-      - Docker engine that runs O(container), for example V(unix:///var/run/docker.sock),
-        V(tcp://host:2376)
-        or V(ssh://user@host). Only used when O(executor=docker).
-      - Defaults to the E(DOCKER_HOST) environment variable where the module runs, then
-        V(unix:///var/run/docker.sock).
-    type: str
-  docker_timeout:
-    description:
-      - Seconds one Docker API call may take. Keep it above 90, the time a C(join) through an
-        unreachable seed
-        takes to give up.
-    type: int
-    default: 180
-  admin_path:
-    description:
-      - Path of C(faunadb-admin) on the node (inside the container when O(executor=docker)).
-    type: str
-    default: faunadb-admin
-  config_path:
-    description:
-      - FaunaDB configuration file, passed as C(-c). Lets C(faunadb-admin) find the admin address
-        and, when
-        no key is given, C(auth_root_key).
-    type: str
-  admin_host:
-    description:
-      - Admin endpoint passed as C(-H) (V(HOST), V(HOST:PORT) or V(:PORT)). Needed when several
-        nodes share
-        one host, or when the admin address is not the default V(127.0.0.1:8444).
-    type: str
-  root_key:
-    description:
-      - FaunaDB root key. It reaches C(faunadb-admin) through the E(FAUNADB_ROOT_KEY) environment
-        variable,
-        never the command line, so it does not show in C(ps).
-      - Defaults to E(FAUNADB_ROOT_KEY) in the environment of the module. When neither is set,
-        C(faunadb-admin) falls back to its own environment, then to C(auth_root_key) in the config
-        file.
-    type: str
+extends_documentation_fragment:
+  - faunadb
+  - faunadb.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying
-      target.
     support: full
     details:
       - The module only reads, so it waits in check mode too. On a cluster that check mode did not
         create,
         skip the task with C(when=not ansible_check_mode).
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in
-      check_mode), when in diff mode.
     support: N/A
     details: The module never changes anything.
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second
-      invocation indicates no change.
     support: full
 seealso:
   - module: faunadb_info
@@ -257,12 +193,9 @@ import time
 from urllib.error import HTTPError
 from urllib.parse import urlencode
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.faunadb_admin import AdminCommandError, FaunaAdmin
+from ansible.module_utils.faunadb_admin import AdminCommandError, run_module
 from ansible.module_utils.faunadb_common import (
-    FAUNADB_REQUIRED_IF,
     FaunaDBError,
-    fail_module,
     faunadb_argument_spec,
 )
 from ansible.module_utils.faunadb_executor import ExecutorError
@@ -440,31 +373,23 @@ def wait(params, admin, check, sleep=time.sleep, clock=time.monotonic):
     return False, last
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=ARGUMENT_SPEC,
-        required_if=FAUNADB_REQUIRED_IF,
-        supports_check_mode=True,
-    )
+def wait_for_condition(module, admin):
     params = module.params
     if params["poll"] < 1 or params["interval"] < 0:
-        module.fail_json(msg="poll must be at least 1 and interval at least 0")
-    admin = None
-    try:
-        admin = FaunaAdmin.from_module(module)
-        ok, result = wait(params, admin, CHECKS[params["condition"]])
-    except FaunaDBError as exc:
-        fail_module(module, exc, condition=params["condition"], commands=_distinct(admin))
+        raise FaunaDBError("poll must be at least 1 and interval at least 0")
+    ok, result = wait(params, admin, CHECKS[params["condition"]])
     result.update(changed=False, condition=params["condition"], commands=_distinct(admin))
     if not ok:
-        module.fail_json(
-            msg=(
-                f"Gave up waiting for {params['condition']} after {result['attempts']} checks "
-                f"({result['elapsed']:.1f}s): {result['reason']}"
-            ),
+        raise FaunaDBError(
+            f"Gave up waiting for {params['condition']} after {result['attempts']} checks "
+            f"({result['elapsed']:.1f}s): {result['reason']}",
             **result,
         )
-    module.exit_json(**result)
+    return result
+
+
+def main():
+    run_module(ARGUMENT_SPEC, wait_for_condition)
 
 
 def _distinct(admin):

@@ -1,0 +1,90 @@
+# How every faunadb_* module reaches faunadb-admin, documented once. The
+# options themselves are defined once too, in
+# module_utils/faunadb_common.py (faunadb_argument_spec); a unit test keeps
+# the two in step.
+"""Documentation fragment shared by the faunadb_* modules."""
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    DOCUMENTATION = r"""
+requirements:
+  - C(faunadb-admin) on the node.
+  - The Docker SDK for Python (C(docker)) where the module runs, when O(executor=docker).
+options:
+  executor:
+    description:
+      - Where C(faunadb-admin) runs.
+      - V(local) runs it on the host executing the module (service mode, a node installed from the
+        release tarball).
+      - V(docker) runs it inside O(container) through the Docker API (container mode). No Python is
+        needed
+        in the container; the Docker SDK for Python is needed where the module runs (usually the
+        controller,
+        with C(ansible_connection=local)).
+    type: str
+    choices: [local, docker]
+    default: local
+  container:
+    description:
+      - Name or ID of the FaunaDB container. Required when O(executor=docker).
+    type: str
+  docker_host:
+    description:
+      - Docker engine that runs O(container), for example V(unix:///var/run/docker.sock),
+        V(tcp://host:2376)
+        or V(ssh://user@host). Only used when O(executor=docker).
+      - Defaults to the E(DOCKER_HOST) environment variable where the module runs, then
+        V(unix:///var/run/docker.sock).
+    type: str
+  docker_timeout:
+    description:
+      - Seconds one Docker API call may take. Keep it above 90, the time a C(join) through an
+        unreachable seed
+        takes to give up.
+    type: int
+    default: 180
+  admin_path:
+    description:
+      - Path of C(faunadb-admin) on the node (inside the container when O(executor=docker)).
+    type: str
+    default: faunadb-admin
+  config_path:
+    description:
+      - FaunaDB configuration file, passed as C(-c). Lets C(faunadb-admin) find the admin address
+        and, when
+        no key is given, C(auth_root_key).
+    type: str
+  admin_host:
+    description:
+      - Admin endpoint passed as C(-H) (V(HOST), V(HOST:PORT) or V(:PORT)). Needed when several
+        nodes share
+        one host, or when the admin address is not the default V(127.0.0.1:8444).
+    type: str
+  root_key:
+    description:
+      - FaunaDB root key. It reaches C(faunadb-admin) through the E(FAUNADB_ROOT_KEY) environment
+        variable,
+        never the command line, so it does not show in C(ps).
+      - Defaults to E(FAUNADB_ROOT_KEY) in the environment of the module. When neither is set,
+        C(faunadb-admin) falls back to its own environment, then to C(auth_root_key) in the config
+        file.
+    type: str
+"""
+
+    # Wording of the attributes, once; each module states only its support level.
+    ATTRIBUTES = r"""
+attributes:
+  check_mode:
+    description: >-
+      Can run in check_mode and return changed status prediction without modifying target.
+  diff_mode:
+    description: >-
+      Will return details on what has changed (or possibly needs changing in check_mode),
+      when in diff mode.
+  idempotent:
+    description: >-
+      When run twice in a row outside check mode, with the same arguments, the second
+      invocation indicates no change.
+"""
