@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import ssl
 import subprocess
 import urllib.request
 from pathlib import Path
@@ -158,3 +159,23 @@ def test_teardown_refuses_without_confirmation():
     assert proc.returncode != 0
     assert "faunadb_teardown_confirm=sitetest" in proc.stdout
     assert len(containers()) == 4
+
+
+def test_load_balancer_terminates_tls_when_asked(tmp_path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    tls = ["-e", "faunadb_lb_tls=true", "-e", f"faunadb_lb_tls_cert={cert}"]
+    playbook("playbooks/load_balancer.yml", *tls, "-e", f"faunadb_lb_tls_key={key}")
+    context = ssl.create_default_context(cafile=str(cert))
+    context.check_hostname = False
+    with urllib.request.urlopen(
+        "https://127.0.0.1:18443/ping?scope=write", timeout=10, context=context
+    ) as resp:
+        assert json.loads(resp.read()) == {"resource": "Scope write is OK"}
+    # Back to plain http: the same playbook without TLS restores it.
+    playbook("playbooks/load_balancer.yml")
+    assert ping("write") == (200, {"resource": "Scope write is OK"})
