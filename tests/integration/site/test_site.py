@@ -13,6 +13,8 @@ import os
 import re
 import ssl
 import subprocess
+import threading
+import time
 import urllib.request
 from pathlib import Path
 
@@ -136,6 +138,43 @@ def test_root_key_stays_secret():
         ["docker", "inspect", NODES[0]], capture_output=True, text=True, check=True
     ).stdout
     assert key not in inspect
+
+
+def started_at(name: str) -> str:
+    return subprocess.run(
+        ["docker", "inspect", "-f", "{{.State.StartedAt}}", name],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+
+
+def test_config_change_restarts_members_one_at_a_time_without_client_errors():
+    before = {node: started_at(node) for node in NODES}
+    answers: list[int] = []
+    stop = threading.Event()
+
+    def probe():  # bounded: at most 2000 pings, 0.1 s apart
+        for _ in range(2000):
+            if stop.is_set():
+                return
+            answers.append(ping("write")[0])
+            time.sleep(0.1)
+
+    prober = threading.Thread(target=probe)
+    prober.start()
+    try:
+        proc = playbook("site.yml", "-e", "faunadb_node_shutdown_grace_period_seconds=29")
+    finally:
+        stop.set()
+        prober.join(timeout=30)
+    after = {node: started_at(node) for node in NODES}
+    assert all(after[n] != before[n] for n in NODES), "every node was restarted"
+    # One node per batch of the serial play, each restart in its own batch.
+    batches = re.findall(r"PLAY \[Update running nodes one at a time\]", proc.stdout)
+    assert len(batches) == len(NODES)
+    assert len(set(after.values())) == len(NODES)
+    first_restart = proc.stdout.index("RUNNING HANDLER [faunadb_node : Restart the container")
+    assert first_restart > proc.stdout.index("PLAY [Update running nodes one at a time]")
+    assert answers and set(answers) == {200}, f"{answers.count(503)} of {len(answers)} pings failed"
 
 
 def test_heal_restarts_a_killed_node():
