@@ -37,6 +37,7 @@ molecule:
 
 bench:
 	$(BIN)/python bench/double_budget.py
+	$(BIN)/python bench/site_runtime.py
 
 tarball:
 	$(BIN)/python tests/faunadb_double/package.py
