@@ -137,6 +137,18 @@ class FakeCluster:
         )
 
 
+class Scripted(Executor):
+    """Answers each call with the next scripted (rc, stdout, stderr), recording argv and env."""
+
+    def __init__(self, *answers):
+        self.answers = list(answers)
+        self.calls = []
+
+    def run(self, argv, env=None):
+        self.calls.append((list(argv), dict(env or {})))
+        return self.answers.pop(0)
+
+
 class FakeNode(Executor):
     """One node's faunadb-admin, answering from FakeCluster state.
 

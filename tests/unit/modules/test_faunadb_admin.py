@@ -15,19 +15,7 @@ from ansible.module_utils.faunadb_admin import (
     error_message,
 )
 from ansible.module_utils.faunadb_executor import DockerExecutor, ExecutorError, LocalExecutor
-from faunadb_module_testkit import ROOT_KEY, Executor, FakeCluster, FakeNode, fixture_text, recorded
-
-
-class Scripted(Executor):
-    """Answers each call with the next scripted (rc, stdout, stderr)."""
-
-    def __init__(self, *answers):
-        self.answers = list(answers)
-        self.calls = []
-
-    def run(self, argv, env=None):
-        self.calls.append((list(argv), dict(env or {})))
-        return self.answers.pop(0)
+from faunadb_module_testkit import ROOT_KEY, FakeCluster, FakeNode, Scripted, fixture_text, recorded
 
 
 def test_argv_is_a_list_with_options_and_no_key():

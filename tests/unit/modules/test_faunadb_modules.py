@@ -13,24 +13,13 @@ import faunadb_status
 import pytest
 from faunadb_module_testkit import (
     ROOT_KEY,
-    Executor,
     FakeCluster,
     FakeNode,
+    Scripted,
     fixture_text,
     format_status_text,
     recorded,
 )
-
-
-class Scripted(Executor):
-    def __init__(self, *answers):
-        self.answers = list(answers)
-        self.calls = []
-
-    def run(self, argv, env=None):
-        self.calls.append((list(argv), dict(env or {})))
-        return self.answers.pop(0)
-
 
 NOT_MEMBER = (1, "", "Failed: This node is not part of a cluster.\n")
 
