@@ -4,6 +4,11 @@ Output, messages and exit codes follow the current FaunaDB release (see
 docs/faunadb-surface.md): results on stdout, exit 0; local failures as
 ``ERROR: ...`` on stdout and admin-API HTTP errors as ``Failed: ...`` on
 stderr, exit 1.
+
+This is the tool inside lib/faunadb.jar; bin/faunadb-admin (the launcher)
+picks the config file and appends ``--conf FILE`` and maybe ``--key KEY`` to
+the user's arguments. The last occurrence of an option wins, so the
+launcher's choice beats a ``-c`` (or ``-k``) the user gave.
 """
 
 from __future__ import annotations
@@ -27,13 +32,14 @@ DEFAULT_JOIN_TIMEOUT = 90.0
 
 UNAUTHORIZED = "Unauthorized. Please check that the provided Root Key is correct."
 HELLO_TIMEOUT = "Please make sure it is reachable and a member of an existing cluster."
-UNINITIALIZED_HINT = "Use faunadb-admin to join an existing cluster or initialize a new cluster."
+UNKNOWN_ERROR = "Unknown error. Please contact support. Message was"
 
 USAGE = """\
 Usage: faunadb-admin [options] COMMAND [args]
 
 Options (before or after the command):
-  -c, --conf PATH      configuration file (default: /etc/faunadb.yml or /etc/faunadb/faunadb.yml)
+  -c, --conf PATH      configuration file; the launcher passes the one it found
+                       ($FAUNADB_CONFIG, ./faunadb.yml, INSTALL/faunadb.yml, /etc/faunadb.yml)
   -k, --key KEY        root key (default: $FAUNADB_ROOT_KEY, then auth_root_key from the config)
   -H, --host HOST      admin endpoint HOST, HOST:PORT or :PORT
                        (default: $FAUNADB_ADMIN_HOST, then the config, then 127.0.0.1:8444)
@@ -148,20 +154,27 @@ def _api_error(status: int, doc: dict) -> ApiError:
         return ApiError(UNAUTHORIZED)
     if code == "hello timeout":
         return ApiError(HELLO_TIMEOUT)
-    if status == 503 and code == "cluster uninitialized":
-        return ApiError(f"{desc}\n{UNINITIALIZED_HINT}")
     if status in (400, 404, 412):
         return ApiError(desc)
-    return ApiError(f"Unknown error. Please contact support. Message was {desc} {json.dumps(doc)}")
+    if status == 500:
+        return ApiError(f"{UNKNOWN_ERROR} {desc}")  # e.g. UninitializedException before init
+    return ApiError(f"{UNKNOWN_ERROR} {desc} {json.dumps(doc)}")
 
 
 # -- commands ----------------------------------------------------------------------
+
+
+def _changed(changed: bool) -> str:
+    # FaunaDB's spacing, e.g. `{ "changed": false }` for a second init (verified item 7).
+    return f'{{ "changed": {json.dumps(changed)} }}'
 
 
 def cmd_init(client, opts, args):
     if not opts.get("replica"):
         raise CliError("Replica name is required.")
     doc, _ = client.request("POST", "/admin/init", {"replica_name": opts["replica"]})
+    if opts.get("json"):
+        return _changed(bool(doc.get("initialized")))
     if doc.get("initialized"):
         return "Node has initialized the cluster."
     return "Node has NOT initialized the cluster. It is already a member of a cluster."
@@ -186,6 +199,8 @@ def cmd_join(client, opts, args):
             if str(exc) != HELLO_TIMEOUT or time.monotonic() >= deadline:
                 raise
             pause(min(1.0, max(0.0, deadline - time.monotonic())))
+    if opts.get("json"):
+        return _changed(bool(doc.get("joined")))
     if doc.get("joined"):
         return "Node has joined the cluster."
     return "Node has NOT joined the cluster. It is already a member of a cluster."
@@ -295,8 +310,17 @@ def _client(opts, cfg) -> AdminClient:
         default_port = cfg.admin_port
     host_value = opts.get("host") or os.environ.get("FAUNADB_ADMIN_HOST") or ""
     host, port = parse_host(host_value, default_host, default_port)
-    key = opts.get("key") or os.environ.get("FAUNADB_ROOT_KEY") or (cfg.root_key if cfg else None)
+    key = _unquote(opts.get("key")) or os.environ.get("FAUNADB_ROOT_KEY") or (
+        cfg.root_key if cfg else None)
     return AdminClient(host, port, key)
+
+
+def _unquote(key: str | None) -> str | None:
+    """The launcher copies `auth_root_key: "k"` as text, quotes and all; the real
+    tool still authenticated with it (verified item 4), so strip matching quotes."""
+    if key and len(key) >= 2 and key[0] == key[-1] and key[0] in "\"'":
+        return key[1:-1]
+    return key
 
 
 def run(argv: list[str]) -> int:

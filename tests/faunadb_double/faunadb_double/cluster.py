@@ -8,7 +8,6 @@ Date headers and the "Persisted Timestamp" column.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import secrets
@@ -27,6 +26,10 @@ HEARTBEAT_INTERVAL = 1.0  # seconds between UDP heartbeats to each peer
 FAILURE_TIMEOUT = 3.0  # a peer unheard-of for this long is shown "down"
 PEER_TIMEOUT = 2.0  # per peer request
 PULL_BATCH = 2000
+UNINITIALIZED = "fauna.repo.UninitializedException: FaunaDB Service is uninitialized"
+# "Persisted Timestamp" of a data node that has applied nothing yet, as a real
+# node shows right after init (surface doc, verified item 13).
+EPOCH = "1970-01-01T00:00:00Z"
 
 log = logging.getLogger("faunadb")
 
@@ -42,8 +45,9 @@ class AdminError(Exception):
 
 
 def iso_now() -> str:
-    now = dt.datetime.now(dt.UTC)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+    """Wall-clock instant with nine fractional digits, as FaunaDB prints it."""
+    ns = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"
 
 
 def _covers_ring(ranges: list) -> bool:
@@ -126,12 +130,15 @@ class Node:
 
     # -- lifecycle --------------------------------------------------------
     def start(self) -> None:
-        self.udp = peer.udp_socket(self.cfg.listen_address, self.cfg.peer_port)
-        threading.Thread(target=self._receive_loop, name="hb-recv", daemon=True).start()
-        threading.Thread(target=self._heartbeat_loop, name="hb-send", daemon=True).start()
         if self.member:
             log.info("Restarted as member %s of replica %s", self.host_id, self.replica)
             self._check_filter()
+
+    def start_heartbeats(self) -> None:
+        """Bind the UDP side of the peer port: only members do, as in FaunaDB."""
+        self.udp = peer.udp_socket(self.cfg.listen_address, self.cfg.peer_port)
+        threading.Thread(target=self._receive_loop, name="hb-recv", daemon=True).start()
+        threading.Thread(target=self._heartbeat_loop, name="hb-send", daemon=True).start()
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -292,7 +299,10 @@ class Node:
 
     def _require_member(self) -> None:
         if not self.member:
-            raise AdminError(503, "cluster uninitialized", "This node is not part of a cluster.")
+            # What a real node answers before init/join (surface doc, verified item 6);
+            # faunadb-admin turns the 500 into "Failed: Unknown error. ...".
+            log.info("This node is not part of the cluster yet")
+            raise AdminError(500, "internal error", UNINITIALIZED)
 
     # -- status -----------------------------------------------------------
     def _info(self, host: str) -> dict:
@@ -301,7 +311,8 @@ class Node:
     def local_info(self) -> dict:
         view = self.view
         has_data = bool(view.ranges(self.host_id)) or view.segment_of(self.host_id) is not None
-        return {"p": iso_now() if has_data else None, "y": self.synced, "s": self.store.seq}
+        persisted = (iso_now() if self.store.seq else EPOCH) if has_data else None
+        return {"p": persisted, "y": self.synced, "s": self.store.seq}
 
     def status_doc(self) -> dict:
         self._require_member()

@@ -7,31 +7,12 @@ from dataclasses import dataclass
 
 import yaml
 
-# Keys the current release accepts (and that matter for this double). Anything
-# else is fatal at start-up, exactly like the real server, so a template that
-# still carries 2.x keys (replica_name, ...) fails here too.
-KNOWN_KEYS = frozenset(
-    {
-        "auth_root_key",
-        "auth_root_key_hash",
-        "cluster_name",
-        "network_broadcast_address",
-        "network_listen_address",
-        "network_host_id",
-        "network_coordinator_http_address",
-        "network_coordinator_http_port",
-        "network_admin_http_address",
-        "network_admin_http_port",
-        "network_peer_port",
-        "network_peer_secure_port",
-        "storage_data_path",
-        "log_path",
-        "peer_encryption_level",
-        "peer_encryption_key_file",
-        "peer_encryption_password",
-        "shutdown_grace_period_seconds",
-    }
-)
+# Any key outside KNOWN_KEYS is fatal at start-up, exactly like the real server,
+# so a template that still carries 2.x keys (replica_name, ...) fails here too.
+from .config_keys import KNOWN_KEYS
+
+# The server dies at start when this file's directory is missing (server.py).
+DEFAULT_FLAGS_PATH = "/etc/feature-flag-periodic.d/feature-flags.json"
 
 ENCRYPTION_LEVELS = ("none", "dc", "all")
 
@@ -59,6 +40,7 @@ class Config:
     log_path: str
     peer_encryption_level: str
     shutdown_grace_period_seconds: int
+    flags_path: str
 
 
 def read_yaml(path: str) -> dict:
@@ -124,6 +106,7 @@ def parse_config(raw: dict, path: str = "<memory>") -> Config:
         log_path=str(raw.get("log_path") or "/var/log/faunadb"),
         peer_encryption_level=level,
         shutdown_grace_period_seconds=_int(raw, "shutdown_grace_period_seconds", 30),
+        flags_path=str(raw.get("flags_path") or DEFAULT_FLAGS_PATH),
     )
 
 

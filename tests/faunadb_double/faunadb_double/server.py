@@ -1,9 +1,10 @@
 """`faunadb -c CONFIG [-b] [-p PIDFILE]`: the node process of the double.
 
 Three listeners: the admin API (network_admin_http_address:port, from the
-start), the peer port (TCP for requests, UDP for heartbeats, from the start)
-and the client API on the coordinator address (only once the node is a
-member, as in FaunaDB).
+start), then, only once the node is a member (after init/join, or at start-up
+for a member), the peer port (TCP for requests, UDP for heartbeats) and the
+client API on the coordinator address. Before that only the admin port
+listens, as on a real node (surface doc, verified item 6).
 """
 
 from __future__ import annotations
@@ -306,33 +307,37 @@ class Server:
         self.node = Node(cfg)
         self.keys = KeyChecker(cfg)
         self.servers: list[ThreadingHTTPServer] = []
-        self.client = None
-        self._client_lock = threading.Lock()
-        self.node.on_member = self.start_client_api
+        self.member_services = False
+        self._member_lock = threading.Lock()
+        self.node.on_member = self.start_member_services
 
     def start(self) -> None:
         cfg = self.cfg
-        self.servers.append(_serve(PeerHandler, self.node, self.keys,
-                                   cfg.listen_address, cfg.peer_port, name="peer"))
         self.node.start()
         self.servers.append(_serve(AdminHandler, self.node, self.keys,
                                    cfg.admin_address, cfg.admin_port, name="admin"))
-        log.info("Admin API on %s:%s, peer port %s:%s, host ID %s", cfg.admin_address,
-                 cfg.admin_port, cfg.listen_address, cfg.peer_port, self.node.host_id)
+        log.info("Admin API on %s:%s, host ID %s", cfg.admin_address, cfg.admin_port,
+                 self.node.host_id)
         if self.node.member:
-            self.start_client_api()
+            self.start_member_services()
         else:
-            log.info("Not a cluster member yet: waiting for faunadb-admin init or join")
+            log.info("This node is not part of the cluster yet")
 
-    def start_client_api(self) -> None:
-        with self._client_lock:
-            if self.client is not None:
+    def start_member_services(self) -> None:
+        """Peer port (TCP and UDP) and client API: bound once the node is a member."""
+        with self._member_lock:
+            if self.member_services:
                 return
+            self.member_services = True
             cfg = self.cfg
-            self.client = _serve(ClientHandler, self.node, self.keys,
-                                 cfg.coordinator_address, cfg.coordinator_port, name="client")
-            self.servers.append(self.client)
-            log.info("Client API on %s:%s", cfg.coordinator_address, cfg.coordinator_port)
+            self.servers.append(_serve(PeerHandler, self.node, self.keys,
+                                       cfg.listen_address, cfg.peer_port, name="peer"))
+            self.node.start_heartbeats()
+            self.servers.append(_serve(ClientHandler, self.node, self.keys,
+                                       cfg.coordinator_address, cfg.coordinator_port,
+                                       name="client"))
+            log.info("Peer port %s:%s, client API on %s:%s", cfg.listen_address, cfg.peer_port,
+                     cfg.coordinator_address, cfg.coordinator_port)
 
     def stop(self) -> None:
         for httpd in self.servers:
@@ -389,6 +394,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         opts = _parse_args(sys.argv[1:] if argv is None else argv)
         cfg = load_config(opts["config"])
+        flags_dir = os.path.dirname(cfg.flags_path) or "."
+        if not os.path.isdir(flags_dir):
+            # FaunaDB dies here yet exits 0 (surface doc, verified item 5), so a
+            # restart policy "always" loops on it and "on-failure" gives up silently.
+            print("Uncaught Exception on Main Thread. Terminating: "
+                  f"java.nio.file.NoSuchFileException: {flags_dir}", file=sys.stderr)
+            return 0
         os.makedirs(cfg.data_path, exist_ok=True)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)

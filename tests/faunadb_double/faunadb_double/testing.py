@@ -27,12 +27,27 @@ API (all waits are bounded; ``TimeoutError`` when a bound is exceeded)::
 
 Constructor options: ``replicas``, ``nodes_per_replica``, ``root_key``,
 ``use_hash`` (configure auth_root_key_hash instead of the key), ``subnet``
-(second octet), ``python`` (interpreter for the processes), ``env`` (extra
-environment, e.g. libfaketime variables), ``base_dir``.
+(second octet), ``python`` (interpreter the launchers run the jar with, via
+FAUNADB_DOUBLE_PYTHON), ``env`` (extra environment, e.g. libfaketime
+variables), ``base_dir``.
+
+The processes run the real launchers of an install built from this tree
+(``install_dir()``: bin/ plus lib/faunadb.jar, cached under build/ by content),
+with what those launchers demand: ``JAVA_OPTS`` set, heap sizes given, the log
+directory and the feature-flags file in place, and for faunadb-admin
+``FAUNADB_CONFIG`` (it ignores ``-c``) and the key in ``FAUNADB_ROOT_KEY``.
+Configs carry ``auth_root_key``, so faunadb-admin's stdout starts with the
+launcher's key notice; ``status()`` skips it (``without_key_notice``).
+``FAUNADB_DOUBLE_ADMIN_STARTUP_SECONDS`` defaults to 0.1 here (2.0 otherwise).
+``FAUNADB_BIN`` and ``ADMIN_BIN`` are the installed launchers.
 """
 
 from __future__ import annotations
 
+import functools
+import glob
+import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -48,21 +63,84 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from . import VERSION
+
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FAUNADB_BIN = os.path.join(PACKAGE_ROOT, "bin", "faunadb")
-ADMIN_BIN = os.path.join(PACKAGE_ROOT, "bin", "faunadb-admin")
+REPO_ROOT = os.path.dirname(os.path.dirname(PACKAGE_ROOT))
+KEY_NOTICE = "Using plain-text auth_root_key found in "
+ADMIN_STARTUP_SECONDS = "0.1"  # a real JVM start takes seconds; tests need not wait that long
+FLAGS = '{"version": 1, "properties": []}\n'
+
+
+def package_module():
+    """tests/faunadb_double/package.py (build_jar, install, build), loaded by path."""
+    spec = importlib.util.spec_from_file_location(
+        "faunadb_double_package", os.path.join(PACKAGE_ROOT, "package.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@functools.cache
+def install_dir() -> str:
+    """An install (bin/, lib/faunadb.jar) of this tree's double, under build/, keyed by content.
+
+    Built once per content (a temp dir renamed into place, so parallel runs
+    are safe); the launchers find the jar next to themselves as in a release.
+    """
+    digest = hashlib.sha256()
+    for pattern in ("bin/*", "faunadb_double/*.py", "package.py"):
+        for path in sorted(glob.glob(os.path.join(PACKAGE_ROOT, pattern))):
+            with open(path, "rb") as fh:
+                digest.update(os.path.relpath(path, PACKAGE_ROOT).encode() + b"\0" + fh.read())
+    parent = os.path.join(REPO_ROOT, "build", "faunadb-double-install")
+    target = os.path.join(parent, digest.hexdigest()[:16])
+    if not os.path.isdir(target):
+        os.makedirs(parent, exist_ok=True)
+        tmp = tempfile.mkdtemp(dir=parent, prefix=".tmp-")
+        package_module().install(tmp)
+        try:
+            os.rename(tmp, target)
+        except OSError:  # another process got there first: same content
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def __getattr__(name: str) -> str:
+    # FAUNADB_BIN / ADMIN_BIN: the installed launchers, built on first use.
+    if name in ("FAUNADB_BIN", "ADMIN_BIN"):
+        return os.path.join(install_dir(), "bin",
+                            "faunadb" if name == "FAUNADB_BIN" else "faunadb-admin")
+    raise AttributeError(name)
+
+
+def launcher_env(python: str = sys.executable, **extra: str) -> dict:
+    """Environment for bin/faunadb: what its `set -u` and heap sizing want, set."""
+    return {**os.environ, "JAVA_OPTS": os.environ.get("JAVA_OPTS", ""),
+            "MAX_HEAP_SIZE": "256M", "MAX_DIRECT_SIZE": "128M",
+            "FAUNADB_DOUBLE_PYTHON": python, **extra}
+
+
+def admin_env(config_path: str, python: str = sys.executable, **extra: str) -> dict:
+    """Environment for bin/faunadb-admin: the config by FAUNADB_CONFIG, a short start-up."""
+    return {**os.environ, "FAUNADB_CONFIG": config_path, "FAUNADB_DOUBLE_PYTHON": python,
+            "FAUNADB_DOUBLE_ADMIN_STARTUP_SECONDS": os.environ.get(
+                "FAUNADB_DOUBLE_ADMIN_STARTUP_SECONDS", ADMIN_STARTUP_SECONDS), **extra}
+
+
+def without_key_notice(stdout: str) -> str:
+    """faunadb-admin's stdout minus the launcher's `Using plain-text auth_root_key ...` line."""
+    first, _, rest = stdout.partition("\n")
+    return rest if first.startswith(KEY_NOTICE) else stdout
 
 
 def project_image() -> str:
-    """The double's image as the project names it (roles/faunadb/defaults), or FAUNADB_DOUBLE_IMAGE.
+    """The double's image: FAUNADB_DOUBLE_IMAGE, else the tag `make setup` builds.
 
-    `make setup` builds exactly this image, so tests use it rather than a tag of their own.
+    (roles/faunadb/defaults names it faunadb_test_double_image.) Set the
+    variable to test a private build, e.g. faunalab/faunadb-double:dev.
     """
-    if os.environ.get("FAUNADB_DOUBLE_IMAGE"):
-        return os.environ["FAUNADB_DOUBLE_IMAGE"]
-    defaults = os.path.join(PACKAGE_ROOT, "..", "..", "roles", "faunadb", "defaults", "main.yml")
-    with open(defaults, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)["faunadb_node_image"]
+    return os.environ.get("FAUNADB_DOUBLE_IMAGE") or f"faunalab/faunadb-double:{VERSION}"
 
 
 @dataclass
@@ -145,14 +223,20 @@ class LoopbackCluster:
                     data_path=os.path.join(home, "data"), log_path=os.path.join(home, "log"),
                     env=dict(env or {}),
                 )
-                os.makedirs(home, exist_ok=True)
+                # bin/faunadb needs the GC log directory, the server the flags file's.
+                os.makedirs(node.log_path, exist_ok=True)
+                flags_path = os.path.join(home, "feature-flags.json")
+                with open(flags_path, "w", encoding="utf-8") as fh:
+                    fh.write(FLAGS)
                 config = {
                     **key_setting,
                     "network_broadcast_address": address,
                     "network_admin_http_address": address,
                     "storage_data_path": node.data_path,
                     "log_path": node.log_path,
+                    "flags_path": flags_path,
                 }
+                # Plain scalars: the launcher reads log_path as text, quotes and all.
                 with open(node.config_path, "w", encoding="utf-8") as fh:
                     yaml.safe_dump(config, fh)
                 self.nodes.append(node)
@@ -181,8 +265,8 @@ class LoopbackCluster:
             return
         out = open(os.path.join(self.base_dir, f"{node.name}.out"), "ab")  # noqa: SIM115
         node.process = subprocess.Popen(
-            [self.python, FAUNADB_BIN, "-c", node.config_path],
-            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **node.env},
+            [os.path.join(install_dir(), "bin", "faunadb"), "-c", node.config_path],
+            stdout=out, stderr=subprocess.STDOUT, env=launcher_env(self.python, **node.env),
         )
         out.close()
         if wait:
@@ -212,9 +296,10 @@ class LoopbackCluster:
     def admin(self, node: LoopbackNode, *args: str, check: bool = True, env: dict | None = None,
               timeout: float = 60) -> subprocess.CompletedProcess:
         proc = subprocess.run(
-            [self.python, ADMIN_BIN, "-c", node.config_path, "-H", node.admin, *args],
+            [os.path.join(install_dir(), "bin", "faunadb-admin"), "-H", node.admin, *args],
             capture_output=True, text=True, timeout=timeout,
-            env={**os.environ, "FAUNADB_ROOT_KEY": self.root_key, **(env or {})},
+            env=admin_env(node.config_path, self.python, FAUNADB_ROOT_KEY=self.root_key,
+                          **(env or {})),
         )
         if check and proc.returncode != 0:
             raise RuntimeError(f"faunadb-admin {' '.join(args)} failed on {node.name}: "
@@ -223,7 +308,7 @@ class LoopbackCluster:
         return proc
 
     def status(self, node: LoopbackNode) -> dict:
-        return json.loads(self.admin(node, "status", "--json").stdout)
+        return json.loads(without_key_notice(self.admin(node, "status", "--json").stdout))
 
     def form(self, replica_type: str = "data+log", timeout: float = 20) -> None:
         seed = self.nodes[0]

@@ -1,4 +1,8 @@
-"""faunadb-admin output formats, messages and exit codes, against in-process nodes."""
+"""faunadb-admin output formats, messages and exit codes, against in-process nodes.
+
+This is the tool inside lib/faunadb.jar, called in-process; what its launcher
+adds (config lookup, key notice, JVM start) is in test_double_admin_launcher.py.
+"""
 
 import json
 import os
@@ -69,9 +73,19 @@ def test_bad_key_and_uninitialized(capsys, nodes):
     rc, out, err = run(capsys, "-H", host(nodes[0]), "-k", "wrong", "status")
     assert rc == 1 and out == ""
     assert err == "Failed: Unauthorized. Please check that the provided Root Key is correct.\n"
-    rc, out, err = cli(capsys, nodes[0], "status")
-    assert rc == 1
-    assert err.startswith("Failed: This node is not part of a cluster.\n")
+    for args in (["status"], ["status", "--json"], ["movement-status"], ["show-replication"]):
+        rc, out, err = cli(capsys, nodes[0], *args)
+        assert (rc, out) == (1, "")
+        assert err == ("Failed: Unknown error. Please contact support. Message was "
+                       "fauna.repo.UninitializedException: FaunaDB Service is uninitialized\n")
+
+
+def test_quoted_key_still_authenticates(capsys, nodes):
+    # The launcher copies `auth_root_key: "s3cret"` by text, quotes included.
+    for key in (f'"{KEY}"', f"'{KEY}'"):
+        rc, out, _ = run(capsys, "-H", host(nodes[0]), "-k", key, "show-identity")
+        assert (rc, out.strip()) == (0, nodes[0].node.host_id)
+    assert run(capsys, "-H", host(nodes[0]), "-k", f'"{KEY}', "show-identity")[0] == 1
 
 
 def test_init_messages(capsys, nodes):
@@ -92,6 +106,8 @@ def test_cluster_commands(capsys, nodes):
     rc, out, _ = cli(capsys, b, "join", a.cfg.broadcast_address, "-r", "r2")
     assert (rc, out) == (
         0, "Node has NOT joined the cluster. It is already a member of a cluster.\n")
+    rc, out, _ = cli(capsys, b, "--json", "join", a.cfg.broadcast_address, "-r", "r2")
+    assert (rc, out) == (0, '{ "changed": false }\n')
 
     rc, out, _ = cli(capsys, b, "status", "--json")
     doc = json.loads(out)

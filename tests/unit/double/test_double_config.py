@@ -1,11 +1,16 @@
 """faunadb.yml loading: real key names, defaults and FaunaDB's fatal messages."""
 
+import os
 import subprocess
-import sys
 
 import pytest
 from faunadb_double.config import ConfigError, load_config, parse_config
-from faunadb_double.testing import FAUNADB_BIN
+from faunadb_double.config_keys import CORE_CONFIG_KEYS, KNOWN_KEYS
+from faunadb_double.testing import FAUNADB_BIN, REPO_ROOT, launcher_env
+
+# The source of the key list (shared docs, next to the repository on the
+# project's machines); the double carries a copy because it must not read it.
+KEYS_DOC = os.path.join(REPO_ROOT, "..", "shared", "docs", "faunadb-config-keys.txt")
 
 MINIMAL = {"auth_root_key": "secret", "network_broadcast_address": "10.0.0.5"}
 
@@ -22,6 +27,7 @@ def test_defaults_follow_faunadb():
     assert cfg.log_path == "/var/log/faunadb"
     assert cfg.peer_encryption_level == "none"
     assert cfg.shutdown_grace_period_seconds == 30
+    assert cfg.flags_path == "/etc/feature-flag-periodic.d/feature-flags.json"
 
 
 def test_listen_address_drives_coordinator_address():
@@ -36,6 +42,24 @@ def test_unknown_key_is_fatal(key):
     with pytest.raises(ConfigError) as err:
         parse_config({**MINIMAL, key: "x"})
     assert str(err.value) == f"`{key}`: Unrecognized setting."
+
+
+def test_the_release_keys_are_all_known():
+    assert len(CORE_CONFIG_KEYS) == 209
+    assert KNOWN_KEYS == CORE_CONFIG_KEYS | {"network_broadcast_address"}
+    if not os.path.exists(KEYS_DOC):
+        pytest.skip(f"{KEYS_DOC} not here")
+    with open(KEYS_DOC, encoding="utf-8") as fh:
+        documented = {line.strip() for line in fh if line.strip() and line[0] != "#"}
+    assert documented == CORE_CONFIG_KEYS
+
+
+def test_server_starts_with_keys_it_does_not_act_on(make_node):
+    node = make_node(log_level="INFO", log_rotate_count=5, runtime_processors=2,
+                     storage_memtable_size_mb=64, sstableDiskAccessMode="mmap",
+                     health_check_timeout_ms=500, consensus_stall_restart_period_enable="true",
+                     http_ssl_key_file="/nonexistent.pem")
+    node.start()  # admin port up: every key accepted
 
 
 def test_root_key_required():
@@ -83,7 +107,7 @@ def test_load_from_file(tmp_path):
 def test_server_exits_1_with_message(tmp_path, body, message):
     path = tmp_path / "faunadb.yml"
     path.write_text(body)
-    proc = subprocess.run([sys.executable, FAUNADB_BIN, "-c", str(path)],
-                          capture_output=True, text=True, timeout=20)
+    proc = subprocess.run([FAUNADB_BIN, "-c", str(path)], capture_output=True, text=True,
+                          timeout=20, env=launcher_env(GC_LOG_PATH=str(tmp_path)))
     assert proc.returncode == 1
     assert message in proc.stderr
