@@ -131,6 +131,8 @@ summary:
       C(nodes_removed).
     - C(write_quorum) is true when more than half of the data+log replicas have at least one node
       up and live.
+    - C(data_replicas_down) lists the data and data+log replicas with no node up and live
+      (also those listed with no node at all).
   returned: when V(status) is gathered
   type: dict
   sample:
@@ -145,6 +147,7 @@ summary:
     data_log_replicas: ["replica1", "replica2", "replica3"]
     data_log_replicas_live: ["replica1", "replica2", "replica3"]
     data_replicas_live: ["replica1", "replica2", "replica3"]
+    data_replicas_down: []
     write_quorum: true
     log_segment_leaders: ["172.30.0.11"]
 movement:

@@ -21,7 +21,8 @@ description:
     O(min_nodes) asked for, and no data movement.
   - Errors that waiting cannot fix stop the wait at once instead of using up the whole budget - a
     wrong root
-    key, an unknown command, a container that does not exist or is not running.
+    key, an unknown command, a container that does not exist or is not running, a Docker engine
+    address or TLS/SSH setting that cannot work.
 version_added: "0.1.0"
 author: FaunaDB lab project
 options:
@@ -38,6 +39,12 @@ options:
     description: Seconds between two checks.
     type: int
     default: 2
+  timeout:
+    description:
+      - Seconds the whole wait may take, whatever O(poll) allows. No check starts after it, and
+        each C(faunadb-admin) call is cut to the time left (at most O(command_timeout)).
+    type: int
+    default: 600
   ping_url:
     description:
       - Full URL to ping instead of one built from O(ping_scheme), O(ping_host), O(ping_port) and
@@ -76,6 +83,16 @@ options:
     description: Seconds one HTTP request may take.
     type: int
     default: 5
+  ping_from:
+    description:
+      - Where the ping runs. V(controller) - from where the module runs. V(node) - inside the node
+        through the executor, so it reaches the node the way its peers do, also on a remote Docker
+        engine whose container addresses the controller cannot reach (needs C(bash) in the image;
+        plain V(http) only). With O(executor=local) the module already runs on the node, so both
+        are the same.
+    type: str
+    choices: [controller, node]
+    default: controller
   validate_certs:
     description: Verify the TLS certificate when O(ping_scheme=https).
     type: bool
@@ -189,9 +206,10 @@ commands:
   elements: str
 """
 
+import io
 import time
 from urllib.error import HTTPError
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from ansible.module_utils.faunadb_admin import AdminCommandError, run_module
 from ansible.module_utils.faunadb_common import (
@@ -209,6 +227,7 @@ ARGUMENT_SPEC = faunadb_argument_spec(
         ),
         poll=dict(type="int", default=60),
         interval=dict(type="int", default=2),
+        timeout=dict(type="int", default=600),
         ping_url=dict(type="str"),
         ping_scheme=dict(type="str", default="http", choices=["http", "https"]),
         ping_host=dict(type="str", default="127.0.0.1"),
@@ -218,6 +237,7 @@ ARGUMENT_SPEC = faunadb_argument_spec(
         ),
         ping_server_timeout=dict(type="int"),
         ping_timeout=dict(type="int", default=5),
+        ping_from=dict(type="str", default="controller", choices=["controller", "node"]),
         validate_certs=dict(type="bool", default=True),
         min_nodes=dict(type="int", default=1),
         replica_types=dict(type="dict"),
@@ -227,7 +247,7 @@ ARGUMENT_SPEC = faunadb_argument_spec(
 # Waiting cannot fix these: a wrong key, a binary without the command, a
 # container that is gone or stopped. Everything else may be a node starting.
 _FATAL_ADMIN_KINDS = ("unauthorized", "invalid_command")
-_FATAL_EXECUTOR_KINDS = ("not_found", "not_running")
+_FATAL_EXECUTOR_KINDS = ("not_found", "not_running", "config")
 
 
 class NotYet(Exception):
@@ -283,6 +303,11 @@ def healthy_problems(status, summary, min_nodes, wanted_types):
     if not summary["write_quorum"]:
         live, total = len(summary["data_log_replicas_live"]), len(summary["data_log_replicas"])
         problems.append(f"no write quorum: {live} of {total} data+log replicas live")
+    if summary["data_replicas_down"]:
+        # Also a data replica listed with no nodes at all, which the node
+        # counts above cannot see.
+        down = ", ".join(summary["data_replicas_down"])
+        problems.append(f"data replicas with no node up and live: {down}")
     types = replica_types(status)
     for name, wanted in sorted((wanted_types or {}).items()):
         if types.get(name) != wanted:
@@ -316,7 +341,58 @@ def ping_url(params):
     return f"{scheme}://{host}:{port}/ping?{urlencode(query)}"
 
 
-def check_ping(params, admin, opener=open_url):
+# An HTTP/1.0 GET with bash's /dev/tcp: no curl or Python needed in the
+# image. Arguments: host, port, path, seconds to wait for each line.
+_NODE_PING = r"""
+exec 3<>"/dev/tcp/$1/$2" || exit 7
+printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$3" "$1" >&3
+while IFS= read -r -t "$4" line <&3 || [ -n "$line" ]; do printf '%s\n' "${line%$'\r'}"; done
+"""
+
+
+def _node_opener(admin, params):
+    """An opener with open_url's contract that runs the GET inside the node."""
+
+    def opener(url, method, timeout, validate_certs):
+        parsed = urlsplit(url)
+        if parsed.scheme != "http":
+            raise FaunaDBError("ping_from=node can only ping http:// URLs")
+        path = parsed.path + (f"?{parsed.query}" if parsed.query else "")
+        argv = ["bash", "-c", _NODE_PING, "ping", parsed.hostname, str(parsed.port or 80), path,
+                str(timeout)]  # fmt: skip
+        rc, out, err = admin.executor.run(argv, timeout=timeout + 5)
+        if rc == 127:
+            raise FaunaDBError(
+                f"bash is not in {admin.executor.describe()}: set ping_from=controller", rc=rc
+            )
+        head, _, body = out.partition("\n\n")
+        body = body.removesuffix("\n")  # the script ends every line it relays with one
+        status = head.split(" ")[1] if head.startswith("HTTP/") else ""
+        if rc != 0 or not status.isdigit():
+            raise ConnectionError((err or out).strip() or f"no answer (rc={rc})")
+        code = int(status)
+        if code >= 400:
+            raise HTTPError(url, code, head.splitlines()[0], None, io.BytesIO(body.encode()))
+        return _Answer(code, body.encode())
+
+    return opener
+
+
+class _Answer:
+    def __init__(self, code, body):
+        self._code, self._body = code, body
+
+    def getcode(self):
+        return self._code
+
+    def read(self):
+        return self._body
+
+
+def check_ping(params, admin, opener=None):
+    if opener is None:
+        on_node = params["ping_from"] == "node" and params["executor"] == "docker"
+        opener = _node_opener(admin, params) if on_node else open_url
     url = ping_url(params)
     try:
         response = opener(
@@ -330,6 +406,12 @@ def check_ping(params, admin, opener=open_url):
         body = exc.read() if hasattr(exc, "read") else b""
         ping = dict(url=url, status=exc.code, body=_text(body))
         raise NotYet(f"{url} answered HTTP {exc.code}: {_text(body).strip()}", ping=ping) from None
+    except ExecutorError as exc:
+        if exc.kind in _FATAL_EXECUTOR_KINDS:
+            raise
+        raise NotYet(f"{url}: {exc.msg}", ping=dict(url=url, status=None, body=None)) from None
+    except FaunaDBError:
+        raise
     except Exception as exc:  # connection refused, timeouts, DNS: the node is not up yet
         raise NotYet(f"{url}: {exc}", ping=dict(url=url, status=None, body=None)) from None
     ping = dict(url=url, status=code, body=_text(body))
@@ -354,12 +436,20 @@ CHECKS = dict(
 
 
 def wait(params, admin, check, sleep=time.sleep, clock=time.monotonic):
-    """Run check until it passes or poll is used up. Returns (ok, result)."""
+    """Run check until it passes, poll is used up or the timeout passes. Returns (ok, result)."""
     start = clock()
+    deadline = start + params["timeout"]
+    command_timeout = admin.timeout if admin else None
     attempts = 0
     last = dict(reason="not checked")
     for attempt in range(max(1, params["poll"])):
         attempts = attempt + 1
+        left = deadline - clock()
+        if attempt and left <= 0:
+            last["reason"] += f" (timeout of {params['timeout']} s reached)"
+            break
+        if admin is not None:
+            admin.timeout = max(1, int(min(command_timeout or left, left)))
         try:
             info = check(params, admin)
         except NotYet as exc:
@@ -368,15 +458,15 @@ def wait(params, admin, check, sleep=time.sleep, clock=time.monotonic):
             info.update(reason="ok", attempts=attempts, elapsed=round(clock() - start, 2))
             return True, info
         if attempts < params["poll"]:
-            sleep(params["interval"])
+            sleep(max(0, min(params["interval"], deadline - clock())))
     last.update(attempts=attempts, elapsed=round(clock() - start, 2))
     return False, last
 
 
 def wait_for_condition(module, admin):
     params = module.params
-    if params["poll"] < 1 or params["interval"] < 0:
-        raise FaunaDBError("poll must be at least 1 and interval at least 0")
+    if params["poll"] < 1 or params["interval"] < 0 or params["timeout"] < 1:
+        raise FaunaDBError("poll and timeout must be at least 1 and interval at least 0")
     ok, result = wait(params, admin, CHECKS[params["condition"]])
     result.update(changed=False, condition=params["condition"], commands=_distinct(admin))
     if not ok:

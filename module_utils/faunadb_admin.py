@@ -15,6 +15,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.faunadb_common import FAUNADB_REQUIRED_IF, FaunaDBError, fail_module
 from ansible.module_utils.faunadb_parse import (
     ParseError,
+    exception_line,
     parse_identity,
     parse_movement_status,
     parse_show_replication,
@@ -23,13 +24,31 @@ from ansible.module_utils.faunadb_parse import (
 )
 
 ROOT_KEY_ENV = "FAUNADB_ROOT_KEY"
+# The real bin/faunadb-admin ignores -c and finds its config only through
+# this variable (else ./faunadb.yml, INSTALL/faunadb.yml, /etc/faunadb.yml).
+CONFIG_ENV = "FAUNADB_CONFIG"
 
 _ERROR_LINE_RE = re.compile(r"^\s*(?:ERROR|Error|Failed):\s*(?P<msg>.+?)\s*$", re.M)
-_NOISE_RE = re.compile(r"^(Loaded configuration from|Picked up JAVA_TOOL_OPTIONS)")
+# Lines every call may print that are never the answer: the launcher's key
+# notice (stdout), the JVM's start-up chatter and jamm banner (stderr).
+_NOISE_RE = re.compile(
+    r"^(Loaded configuration from|Picked up JAVA_TOOL_OPTIONS|Using plain-text auth_root_key"
+    r"|WARNING|OpenJDK|jamm)",
+    re.I,
+)
 
 # Error kinds callers branch on; anything else is just "failed".
 _KINDS = (
-    ("not_member", re.compile(r"not part of a cluster|cluster uninitialized", re.I)),
+    # Before init/join a real node answers "... UninitializedException: FaunaDB
+    # Service is uninitialized"; older releases and the docs say "not part of a cluster".
+    (
+        "not_member",
+        re.compile(
+            r"not part of a cluster|cluster uninitialized|UninitializedException"
+            r"|Service is uninitialized",
+            re.I,
+        ),
+    ),
     ("unreachable", re.compile(r"Could not connect|Connection refused|connect timed out", re.I)),
     ("unauthorized", re.compile(r"Unauthorized", re.I)),
     ("invalid_command", re.compile(r"Invalid command|Unrecognized option|Unknown option", re.I)),
@@ -64,7 +83,8 @@ def error_message(stdout, stderr):
             if line.strip() and not _NOISE_RE.match(line.strip())
         ]
         if lines:
-            return lines[-1]
+            # A Java stack trace ends in its deepest frame; the exception line says what happened.
+            return exception_line("\n".join(lines)) or lines[-1]
     return "no output"
 
 
@@ -90,13 +110,21 @@ class FaunaAdmin:
     """faunadb-admin as seen through one executor and one set of connection options."""
 
     def __init__(
-        self, executor, admin_path="faunadb-admin", config_path=None, admin_host=None, root_key=None
+        self,
+        executor,
+        *,
+        admin_path="faunadb-admin",
+        config_path=None,
+        admin_host=None,
+        root_key=None,
+        timeout=None,
     ):
         self.executor = executor
         self.admin_path = admin_path or "faunadb-admin"
         self.config_path = config_path
         self.admin_host = admin_host
         self._root_key = root_key
+        self.timeout = timeout
         self.commands = []
 
     @classmethod
@@ -108,12 +136,11 @@ class FaunaAdmin:
             config_path=params.get("config_path"),
             admin_host=params.get("admin_host"),
             root_key=params.get("root_key"),
+            timeout=params.get("command_timeout"),
         )
 
     def argv(self, *args, json_output=False):
         argv = [self.admin_path]
-        if self.config_path:
-            argv += ["-c", self.config_path]
         if self.admin_host:
             argv += ["-H", self.admin_host]
         if json_output:
@@ -122,17 +149,22 @@ class FaunaAdmin:
         return argv
 
     def environment(self):
-        # Without root_key nothing is set: faunadb-admin then falls back to
+        # Without root_key no key is set: faunadb-admin then falls back to
         # FAUNADB_ROOT_KEY already in the node's environment, then to the
-        # config file's auth_root_key.
-        return {ROOT_KEY_ENV: self._root_key} if self._root_key else {}
+        # config file's auth_root_key (which the real launcher puts on argv).
+        env = {CONFIG_ENV: self.config_path} if self.config_path else {}
+        if self._root_key:
+            env[ROOT_KEY_ENV] = self._root_key
+        return env
 
-    def run(self, *args, json_output=False, check=True):
+    def run(self, *args, json_output=False, check=True, timeout=None):
         argv = self.argv(*args, json_output=json_output)
         # The key never is on argv, so the displayed command needs no redaction.
         cmd = " ".join(shlex.quote(a) for a in argv)
         self.commands.append(cmd)
-        rc, stdout, stderr = self.executor.run(argv, self.environment())
+        rc, stdout, stderr = self.executor.run(
+            argv, self.environment(), timeout=timeout or self.timeout
+        )
         result = AdminResult(rc, stdout, stderr, cmd)
         if check and rc != 0:
             raise self.error(result)

@@ -30,6 +30,16 @@ def faunadb_argument_spec(extra=None):
         container=dict(type="str"),
         docker_host=dict(type="str", fallback=(env_fallback, ["DOCKER_HOST"])),
         docker_timeout=dict(type="int", default=180),
+        # Docker's own variables, as the docker CLI and community.docker read them.
+        docker_tls=dict(type="bool", default=False, fallback=(env_fallback, ["DOCKER_TLS"])),
+        docker_validate_certs=dict(
+            type="bool", default=False, fallback=(env_fallback, ["DOCKER_TLS_VERIFY"])
+        ),
+        docker_ca_path=dict(type="path"),
+        docker_client_cert=dict(type="path"),
+        docker_client_key=dict(type="path", no_log=False),
+        docker_use_ssh_client=dict(type="bool", default=False),
+        command_timeout=dict(type="int", default=120),
         admin_path=dict(type="str", default="faunadb-admin"),
         config_path=dict(type="str"),
         admin_host=dict(type="str"),

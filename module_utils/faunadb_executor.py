@@ -6,6 +6,8 @@ make_executor() and hand it argv lists.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
@@ -14,6 +16,7 @@ from ansible.module_utils.faunadb_common import DEFAULT_DOCKER_HOST, FaunaDBErro
 try:
     import docker
     import docker.errors
+    import docker.tls
 
     HAS_DOCKER = True
     DOCKER_IMPORT_ERROR = None
@@ -26,7 +29,10 @@ class ExecutorError(FaunaDBError):
     """The command could not be started at all (engine unreachable, container gone...)."""
 
     # 'unreachable' may heal on its own (engine restarting); 'not_found' and
-    # 'not_running' mean the node is dead, so wait loops stop early on them.
+    # 'not_running' mean the node is dead, so wait loops stop early on them;
+    # 'timeout' is a call that did not finish in time (a JVM starting on a
+    # busy host can take minutes); 'config' is an engine address or TLS/SSH
+    # setting that can never work (no waiting fixes it).
     def __init__(self, msg, kind, **details):
         super().__init__(msg, **details)
         self.kind = kind
@@ -37,7 +43,11 @@ class Executor:
 
     name = "abstract"
 
-    def run(self, argv, env=None):
+    def run(self, argv, env=None, timeout=None):
+        raise NotImplementedError
+
+    def missing(self, paths):
+        """The paths that do not exist on the node (files needed before it starts)."""
         raise NotImplementedError
 
     def describe(self):
@@ -49,14 +59,29 @@ class LocalExecutor(Executor):
 
     name = "local"
 
-    def __init__(self, module):
+    def __init__(self, module=None):
         self.module = module
 
-    def run(self, argv, env=None):
-        rc, out, err = self.module.run_command(
-            list(argv), environ_update=dict(env or {}), check_rc=False
-        )
-        return rc, out, err
+    def run(self, argv, env=None, timeout=None):
+        # subprocess rather than module.run_command: only it can bound the call.
+        try:
+            proc = subprocess.run(
+                list(argv),
+                env=dict(os.environ, **dict(env or {})),
+                capture_output=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise ExecutorError(
+                f"{argv[0]} did not finish within {timeout} s", "timeout", cmd=argv[0]
+            ) from None
+        except OSError as exc:
+            raise ExecutorError(f"Cannot run {argv[0]}: {exc}", "not_found", cmd=argv[0]) from None
+        return proc.returncode, _text(proc.stdout), _text(proc.stderr)
+
+    def missing(self, paths):
+        return [p for p in paths if not os.path.exists(p)]
 
 
 class DockerExecutor(Executor):
@@ -68,10 +93,15 @@ class DockerExecutor(Executor):
 
     name = "docker"
 
-    def __init__(self, container, docker_host=None, timeout=180, client=None):
+    def __init__(
+        self, container, *, docker_host=None, timeout=180, client=None, tls=None,
+        use_ssh_client=False,
+    ):  # fmt: skip
         self.container_name = container
         self.docker_host = docker_host or DEFAULT_DOCKER_HOST
         self.timeout = timeout
+        self.tls = tls
+        self.use_ssh_client = use_ssh_client
         self._client = client
         self._container = None
 
@@ -81,11 +111,22 @@ class DockerExecutor(Executor):
     def _get_client(self):
         if self._client is None:
             try:
-                self._client = docker.DockerClient(base_url=self.docker_host, timeout=self.timeout)
+                self._client = docker.DockerClient(
+                    base_url=self.docker_host,
+                    timeout=self.timeout,
+                    tls=self.tls or False,
+                    use_ssh_client=self.use_ssh_client,
+                )
             except Exception as exc:
-                if _is_transport_error(exc):
+                # Building the client connects nowhere yet (except ssh://): what
+                # fails here is the address or its settings, or the ssh:// link.
+                if _is_transport_error(exc) and not _is_setting_error(exc):
                     raise self._unreachable(exc) from None
-                raise
+                raise ExecutorError(
+                    f"Cannot use the Docker engine at {self.docker_host}: {exc}",
+                    "config",
+                    docker_host=self.docker_host,
+                ) from None
         return self._client
 
     def _unreachable(self, exc):
@@ -95,7 +136,7 @@ class DockerExecutor(Executor):
             docker_host=self.docker_host,
         )
 
-    def _get_container(self):
+    def _get_container(self, running=True):
         if self._container is not None:
             return self._container
         client = self._get_client()
@@ -113,7 +154,7 @@ class DockerExecutor(Executor):
             if _is_transport_error(exc):
                 raise self._unreachable(exc) from None
             raise
-        if container.status != "running":
+        if running and container.status != "running":
             raise ExecutorError(
                 f"Container {self.container_name} is not running (status: {container.status})",
                 "not_running",
@@ -123,10 +164,13 @@ class DockerExecutor(Executor):
         self._container = container
         return container
 
-    def run(self, argv, env=None):
+    def run(self, argv, env=None, timeout=None):
         container = self._get_container()
+        api = self._get_client().api
         try:
-            result = container.exec_run(list(argv), environment=dict(env or {}), demux=True)
+            exec_id = api.exec_create(container.id, list(argv), environment=dict(env or {}))["Id"]
+            output = self._exec_start(api, exec_id, timeout)
+            exit_code = api.exec_inspect(exec_id)["ExitCode"]
         except docker.errors.APIError as exc:
             # 409 is what the engine answers when the container stopped
             # between inspect and exec.
@@ -138,15 +182,47 @@ class DockerExecutor(Executor):
                 docker_host=self.docker_host,
             ) from None
         except Exception as exc:
+            if _is_read_timeout(exc):
+                # The command may still run in the container; nothing stops an exec.
+                raise ExecutorError(
+                    f"{argv[0]} in container {self.container_name} did not finish within "
+                    f"{timeout} s",
+                    "timeout",
+                    container=self.container_name,
+                    docker_host=self.docker_host,
+                ) from None
             if _is_transport_error(exc):
                 raise self._unreachable(exc) from None
             raise
-        stdout, stderr = result.output if result.output else (None, None)
-        return (
-            result.exit_code,
-            _text(stdout),
-            _text(stderr),
-        )
+        stdout, stderr = output if output else (None, None)
+        return exit_code, _text(stdout), _text(stderr)
+
+    def missing(self, paths):
+        # The archive API answers for a created container too, so an image
+        # can be checked before its process ever starts.
+        container = self._get_container(running=False)
+        absent = []
+        for path in paths:
+            try:
+                self._get_client().api.get_archive(container.id, path)
+            except docker.errors.NotFound:
+                absent.append(path)
+            except Exception as exc:
+                if _is_transport_error(exc):
+                    raise self._unreachable(exc) from None
+                raise
+        return absent
+
+    def _exec_start(self, api, exec_id, timeout):
+        """Run the exec, its socket bounded by timeout (the client's default otherwise)."""
+        if not timeout:
+            return api.exec_start(exec_id, demux=True)
+        previous = api.timeout
+        api.timeout = timeout
+        try:
+            return api.exec_start(exec_id, demux=True)
+        finally:
+            api.timeout = previous
 
 
 def _is_transport_error(exc):
@@ -157,12 +233,49 @@ def _is_transport_error(exc):
     return type(exc).__module__.startswith(("requests", "urllib3"))
 
 
+def _is_setting_error(exc):
+    # docker.errors.TLSParameterError, a missing paramiko, a malformed address.
+    text = str(exc)
+    return type(exc).__name__ in ("TLSParameterError", "ValueError") or any(
+        hint in text for hint in ("paramiko", "Invalid bind address", "not supported", "scheme")
+    )
+
+
+def _is_read_timeout(exc):
+    return type(exc).__name__ in ("ReadTimeout", "ReadTimeoutError", "timeout", "TimeoutError")
+
+
 def _text(data):
     if data is None:
         return ""
     if isinstance(data, bytes):
         return data.decode("utf-8", errors="replace")
     return data
+
+
+def _tls_config(params):
+    """docker.tls.TLSConfig from the docker_tls* options, or None for a plain engine."""
+    verify = bool(params.get("docker_validate_certs"))
+    if not (params.get("docker_tls") or verify):
+        return None
+    # Unset paths default to DOCKER_CERT_PATH's ca.pem, cert.pem and key.pem.
+    cert_dir = os.environ.get("DOCKER_CERT_PATH")
+
+    def path(option, name):
+        if params.get(option):
+            return params[option]
+        candidate = os.path.join(cert_dir, name) if cert_dir else None
+        return candidate if candidate and os.path.exists(candidate) else None
+
+    client_cert = path("docker_client_cert", "cert.pem")
+    client_key = path("docker_client_key", "key.pem")
+    cert = (client_cert, client_key) if client_cert or client_key else None
+    try:
+        return docker.tls.TLSConfig(
+            client_cert=cert, ca_cert=path("docker_ca_path", "ca.pem"), verify=verify
+        )
+    except docker.errors.TLSParameterError as exc:
+        raise ExecutorError(f"Docker TLS settings: {exc}", "config") from None
 
 
 def make_executor(module):
@@ -178,5 +291,7 @@ def make_executor(module):
             params["container"],
             docker_host=params.get("docker_host"),
             timeout=params.get("docker_timeout") or 180,
+            tls=_tls_config(params),
+            use_ssh_client=bool(params.get("docker_use_ssh_client")),
         )
     return LocalExecutor(module)

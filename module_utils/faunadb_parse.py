@@ -6,6 +6,7 @@ and 2.x (tests/unit/modules/fixtures/).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 
@@ -27,15 +28,87 @@ _COLUMN_KEYS = {
     "persisted timestamp": "persisted_timestamp",
 }
 
+# Names of the columns every status table has (2.x tables lack Persisted
+# Timestamp), as printed, for error messages.
+_REQUIRED_COLUMNS = {
+    "status": "Status",
+    "state": "State",
+    "worker_id": "WorkerID",
+    "log_segment": "Log Segment",
+    "address": "Address",
+    "owns": "Owns",
+    "goal": "Goal",
+    "host_id": "HostID",
+}
+
 _REPLICA_HEADER_RE = re.compile(r"^Replica:\s+(?P<name>\S(?:.*\S)?)\s+\((?P<type>[^()]*)\)\s*$")
 _DATACENTER_HEADER_RE = re.compile(
     r"^Datacenter:\s+(?P<name>\S(?:.*\S)?)\s+\(in Replication:\s*(?P<repl>\w+)\)\s*$", re.I
 )
-# A cell is a run of text in which words are separated by single spaces;
-# columns are separated by at least two.
-_CELL_RE = re.compile(r"\S+(?: \S+)*")
+# Columns are separated by two or more spaces (FaunaDB pads every cell and
+# adds two) or by a tab (a table that went through a tab-separating tool);
+# words inside a cell ("0 (leader)", "not reported") by one space.
+_CELL_SEP_RE = re.compile(r"\s*\t\s*|\s{2,}")
 _SEGMENT_RE = re.compile(r"^(?:Segment-)?(?P<num>\d+)(?P<leader>\s*\(leader\))?$", re.I)
 _PERCENT_RE = re.compile(r"^(?P<num>\d+(?:\.\d+)?)\s*%$")
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_HOSTNAME_RE = re.compile(
+    # At least one character that is neither digit nor dot: "17" or "172.18"
+    # is a cut IPv4 address, not a hostname.
+    r"(?=.*[^\d.])[a-z0-9_](?:[a-z0-9_-]*[a-z0-9])?(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9])?)*",
+    re.I,
+)
+
+
+def _is_address(value):
+    try:
+        ipaddress.ip_address(value)
+        return True
+    except ValueError:
+        return bool(_HOSTNAME_RE.fullmatch(value))
+
+
+def _matches(pattern, flags=re.I):
+    return re.compile(pattern, flags).fullmatch
+
+
+# What each known column may hold, so that a cut or shifted row is refused
+# rather than read as facts (surface doc, "status output, current release").
+_CELL_FORMATS = {
+    "status": (_matches(r"up|down"), "up or down"),
+    "state": (_matches(r"live|removed"), "live or removed"),
+    "worker_id": (_matches(r"\d+|n/a|error"), "a number, n/a or error"),
+    "log_segment": (
+        _matches(r"(?:Segment-)?\d+(?: \(leader\))?|none|Uninitialized"),
+        "a number, NUMBER (leader), Segment-NUMBER, none or Uninitialized",
+    ),
+    "address": (_is_address, "an IP address or hostname"),
+    "owns": (_PERCENT_RE.match, "a percentage"),
+    "goal": (_PERCENT_RE.match, "a percentage"),
+    # The surface doc's example elides UUIDs as "9b2f...-uuid".
+    "host_id": (_matches(rf"{_UUID}|\w+\.\.\.[\w-]*"), "a host UUID"),
+    # Java's Instant prints 0, 3, 6 or 9 fractional digits
+    # ("2026-11-27T09:34:16.859999999Z", "1970-01-01T00:00:00Z").
+    "persisted_timestamp": (
+        _matches(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z|none|not reported"),
+        "an ISO instant, none or not reported",
+    ),
+}
+
+# Lines the launcher or the JVM print on stdout before the output proper: the
+# launcher's key notice (surface doc, "Verified on a real build" item 4) and
+# start-up lines that may land on stdout. They are not data.
+_NOTICE_RE = re.compile(
+    r"^\s*(?:Using plain-text auth_root_key found in |Loaded configuration from |"
+    r"Picked up (?:JAVA_TOOL_OPTIONS|_JAVA_OPTIONS))"
+)
+# A JVM exception: dotted package, then a class name ending in Exception or
+# Error, then optionally ": message". Stack frames ("at ...", "... 3 more")
+# name classes too and are skipped.
+_EXCEPTION_RE = re.compile(
+    r"(?<![\w.$])(?:[a-z_$][\w$]*\.)+(?=[A-Z])[\w$]*(?:Exception|Error)\b(?::.*)?"
+)
+_FRAME_RE = re.compile(r"^\s*(?:at\s|\.\.\.\s*\d+\s+more)")
 
 _MOVEMENT_IDLE_RE = re.compile(r"No data movement is currently in progress", re.I)
 _MOVEMENT_ACTIVE_RE = re.compile(
@@ -43,11 +116,39 @@ _MOVEMENT_ACTIVE_RE = re.compile(
     r"(?P<nodes>\d+) nodes? in (?P<replicas>\d+) replicas?",
     re.I,
 )
-_UUID_RE = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I)
+_UUID_RE = re.compile(rf"\b{_UUID}\b", re.I)
 
 
 class ParseError(FaunaDBError):
     pass
+
+
+def exception_line(text):
+    """The exception line of a Java stack trace in text, or None.
+
+    The first `pkg.SomeException: message` outside the frames: the last line
+    of a trace is a frame (`at foo.Bar(Bar.scala:12)`), which says nothing.
+    """
+    for line in (text or "").splitlines():
+        if _FRAME_RE.match(line):
+            continue
+        match = _EXCEPTION_RE.search(line)
+        if match:
+            return match.group(0).strip()
+    return None
+
+
+def _refuse_exception(text, what):
+    line = exception_line(text)
+    if line:
+        raise ParseError(f"{what} printed a Java exception: {line}", stdout=text)
+
+
+def _without_notices(text):
+    lines = (text or "").splitlines(keepends=True)
+    while lines and (not lines[0].strip() or _NOTICE_RE.match(lines[0])):
+        lines.pop(0)
+    return "".join(lines)
 
 
 def _column_key(header):
@@ -55,30 +156,38 @@ def _column_key(header):
     return _COLUMN_KEYS.get(name, re.sub(r"\W+", "_", name).strip("_"))
 
 
-def _header_columns(line):
-    return [(m.start(), _column_key(m.group(0))) for m in _CELL_RE.finditer(line)]
+def _split_cells(line):
+    return _CELL_SEP_RE.split(line.strip())
 
 
-def _split_row(line, columns):
-    """Assign each cell of a row to the column whose header starts nearest to it.
+def _header_columns(number, line, text):
+    """[(key, header as printed)] of a status table header line."""
+    columns = [(_column_key(name), name) for name in _split_cells(line)]
+    missing = [name for key, name in _REQUIRED_COLUMNS.items() if key not in dict(columns)]
+    if missing:
+        raise ParseError(
+            f"line {number}: status table header lacks column(s) {', '.join(missing)}: {line!r}",
+            stdout=text,
+        )
+    return columns
 
-    Nearest start rather than fixed slices: FaunaDB pads every column to its
-    widest cell, but right-aligned numbers (" 0.0%") and hand-edited or
-    differently padded tables shift cells by a character or two.
-    """
-    cells = {}
-    starts = [start for start, _ in columns]
-    for match in _CELL_RE.finditer(line):
-        pos = match.start()
-        index = min(range(len(starts)), key=lambda i: (abs(starts[i] - pos), i))
-        key = columns[index][1]
-        if key in cells:
-            # Two cells nearest to one header: the row has a cell wider than
-            # the padding allows for; keep them together rather than drop one.
-            cells[key] = cells[key] + " " + match.group(0)
-        else:
-            cells[key] = match.group(0)
-    return cells
+
+def _split_row(number, line, columns, text):
+    """Map a table row onto the header's columns, refusing cells that do not fit."""
+    cells = _split_cells(line)
+    if len(cells) != len(columns):
+        raise ParseError(
+            f"line {number}: {len(cells)} cells where the header has {len(columns)} "
+            f"({', '.join(name for _, name in columns)}); cut or damaged row: {line!r}",
+            stdout=text,
+        )
+    for (key, name), cell in zip(columns, cells, strict=True):
+        valid, expected = _CELL_FORMATS.get(key, (None, None))
+        if valid and not valid(cell):
+            raise ParseError(
+                f"line {number}: {name} cell {cell!r} is not {expected}: {line!r}", stdout=text
+            )
+    return {key: cell for (key, _), cell in zip(columns, cells, strict=True)}
 
 
 def _int_or_none(value):
@@ -147,12 +256,17 @@ def _node(replica, replica_type, cells, leader=None):
 
 
 def parse_status_text(text):
-    """Parse the text table of `faunadb-admin status` (current release or 2.x)."""
+    """Parse the text table of `faunadb-admin status` (current release or 2.x).
+
+    Refuses (ParseError naming the line) anything that is not such a table, so
+    that cut or mangled output never turns into wrong facts.
+    """
+    _refuse_exception(text, "status")
     replicas = []
     nodes = []
     current = None
     columns = None
-    for raw in text.splitlines():
+    for number, raw in enumerate(text.splitlines(), 1):
         line = raw.rstrip()
         if not line.strip():
             continue
@@ -177,17 +291,19 @@ def parse_status_text(text):
             columns = None
             continue
         if current is None:
-            # Anything before the first block header (e.g. a "Loaded
-            # configuration" line that ended up on stdout) is noise.
-            continue
+            if _NOTICE_RE.match(line):
+                continue
+            raise ParseError(
+                f'line {number}: expected a "Replica: NAME (TYPE)" header, got {line.strip()!r}',
+                stdout=text,
+            )
         if set(line.strip()) == {"="}:
             continue
         if columns is None:
-            columns = _header_columns(line)
-            if "status" not in [key for _, key in columns]:
-                raise ParseError(f"Unexpected status table header: {line!r}", stdout=text)
+            columns = _header_columns(number, line, text)
             continue
-        nodes.append(_node(current["name"], current["type"], _split_row(line, columns)))
+        cells = _split_row(number, line, columns, text)
+        nodes.append(_node(current["name"], current["type"], cells))
     if not replicas:
         raise ParseError('No "Replica:" block found in status output', stdout=text)
     return dict(replicas=replicas, nodes=nodes, source="text")
@@ -196,8 +312,9 @@ def parse_status_text(text):
 def parse_status_json(text):
     """Parse `faunadb-admin status --json`: {"nodes": [...], "replica_info": [...]}."""
     try:
-        data = json.loads(text)
+        data = json.loads(_without_notices(text))
     except ValueError as exc:
+        _refuse_exception(text, "status --json")
         raise ParseError(f"status --json did not print JSON: {exc}", stdout=text) from None
     if isinstance(data, dict) and isinstance(data.get("resource"), dict):
         data = data["resource"]
@@ -210,6 +327,10 @@ def parse_status_json(text):
         types[info.get("name")] = info.get("type") or "unknown type"
     nodes = []
     for item in data["nodes"]:
+        if not isinstance(item, dict):
+            raise ParseError(
+                f"status --json listed a node that is not an object: {item!r}", stdout=text
+            )
         replica = item.get("replica")
         if replica not in types:
             types[replica] = "unknown type"
@@ -251,6 +372,8 @@ def parse_show_replication(text):
 
 def parse_movement_status(text):
     """Parse `movement-status` into {settled, message, progress, segments, nodes, replicas}."""
+    _refuse_exception(text, "movement-status")
+    text = _without_notices(text)
     message = " ".join(text.split())
     if _MOVEMENT_IDLE_RE.search(text):
         return dict(settled=True, message=message, progress=None, segments=0, nodes=0, replicas=0)
@@ -269,6 +392,9 @@ def parse_movement_status(text):
 
 def parse_identity(text):
     """Return the host UUID printed by `show-identity` / `host-id ADDRESS`."""
+    # A trace may well name a UUID; it is not the answer.
+    _refuse_exception(text, "show-identity")
+    text = _without_notices(text)
     match = _UUID_RE.search(text)
     if match:
         return match.group(0)
@@ -297,9 +423,8 @@ def summarize(status):
             live_by_replica[node["replica"]] += 1
     data_log = by_type.get("data+log", [])
     data_log_live = [r for r in data_log if live_by_replica.get(r, 0) > 0]
-    readable = [
-        r for r in sorted(types) if types[r] in ("data", "data+log") and live_by_replica.get(r, 0)
-    ]
+    data = [r for r in sorted(types) if types[r] in ("data", "data+log")]
+    readable = [r for r in data if live_by_replica.get(r, 0)]
     return dict(
         nodes_total=len(current),
         nodes_up_and_live=sum(1 for n in current if n["up_and_live"]),
@@ -312,6 +437,9 @@ def summarize(status):
         data_log_replicas=data_log,
         data_log_replicas_live=data_log_live,
         data_replicas_live=readable,
+        # A data replica with no node up and live (none listed, all down or
+        # removed) cannot serve its copy; all_up_and_live does not see it.
+        data_replicas_down=[r for r in data if r not in readable],
         # Each log segment needs a majority of the data+log replicas to commit.
         write_quorum=bool(data_log) and len(data_log_live) * 2 > len(data_log),
         log_segment_leaders=sorted(

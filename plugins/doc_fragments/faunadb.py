@@ -45,16 +45,55 @@ options:
         takes to give up.
     type: int
     default: 180
+  docker_tls:
+    description:
+      - Talk to a V(tcp://) engine over TLS (like C(docker --tls)). Implied by
+        O(docker_validate_certs). Defaults to E(DOCKER_TLS).
+    type: bool
+    default: false
+  docker_validate_certs:
+    description:
+      - Verify the engine's certificate against O(docker_ca_path) (like C(docker --tlsverify)).
+        Defaults to E(DOCKER_TLS_VERIFY).
+    type: bool
+    default: false
+  docker_ca_path:
+    description:
+      - CA certificate that signed the engine's certificate; C(ca.pem) in E(DOCKER_CERT_PATH)
+        when unset.
+    type: path
+  docker_client_cert:
+    description:
+      - Client certificate presented to the engine; C(cert.pem) in E(DOCKER_CERT_PATH) when
+        unset.
+    type: path
+  docker_client_key:
+    description: Key of O(docker_client_cert); C(key.pem) in E(DOCKER_CERT_PATH) when unset.
+    type: path
+  docker_use_ssh_client:
+    description:
+      - For V(ssh://) engines, use the C(ssh) command (and its config and agent) instead of
+        paramiko.
+    type: bool
+    default: false
+  command_timeout:
+    description:
+      - Seconds one C(faunadb-admin) call may take before it counts as failed. Each call starts a
+        JVM on a real node (seconds when the host is quiet, minutes beside busy server JVMs).
+    type: int
+    default: 120
   admin_path:
     description:
       - Path of C(faunadb-admin) on the node (inside the container when O(executor=docker)).
+        Use the release's own C(bin/faunadb-admin), because the launcher finds its jar relative
+        to its own directory (a symlink elsewhere does not work).
     type: str
     default: faunadb-admin
   config_path:
     description:
-      - FaunaDB configuration file, passed as C(-c). Lets C(faunadb-admin) find the admin address
-        and, when
-        no key is given, C(auth_root_key).
+      - FaunaDB configuration file, passed in the E(FAUNADB_CONFIG) environment variable (the real
+        launcher ignores C(-c) when it looks for the config). Lets C(faunadb-admin) find the admin
+        address.
     type: str
   admin_host:
     description:

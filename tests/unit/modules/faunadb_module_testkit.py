@@ -144,7 +144,7 @@ class Scripted(Executor):
         self.answers = list(answers)
         self.calls = []
 
-    def run(self, argv, env=None):
+    def run(self, argv, env=None, timeout=None):
         self.calls.append((list(argv), dict(env or {})))
         return self.answers.pop(0)
 
@@ -170,7 +170,7 @@ class FakeNode(Executor):
             a for a, _ in self.calls if a and a[0] in ("init", "join", "update-replica", "remove")
         ]
 
-    def run(self, argv, env=None):
+    def run(self, argv, env=None, timeout=None):
         env = dict(env or {})
         assert argv[0] == self.admin_path
         args, as_json = [], False

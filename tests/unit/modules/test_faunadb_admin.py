@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+import time
 from unittest import mock
 
 import docker.errors
@@ -31,8 +31,6 @@ def test_argv_is_a_list_with_options_and_no_key():
     argv, env = ex.calls[0]
     assert argv == [
         "/opt/faunadb/bin/faunadb-admin",
-        "-c",
-        "/etc/f.yml",
         "-H",
         "127.0.0.2:8444",
         "join",
@@ -40,7 +38,8 @@ def test_argv_is_a_list_with_options_and_no_key():
         "-r",
         "replica 1",
     ]
-    assert env == {"FAUNADB_ROOT_KEY": ROOT_KEY}
+    # The real launcher ignores -c: the config travels in FAUNADB_CONFIG.
+    assert env == {"FAUNADB_ROOT_KEY": ROOT_KEY, "FAUNADB_CONFIG": "/etc/f.yml"}
     assert ROOT_KEY not in " ".join(argv)
     assert ROOT_KEY not in result.cmd
     assert result.cmd.endswith("-r 'replica 1'")
@@ -172,14 +171,26 @@ def test_replication_falls_back_to_status_without_show_replication():
 # -- executors ---------------------------------------------------------------------
 
 
-def test_local_executor_uses_run_command_with_environment():
-    module = mock.Mock()
-    module.run_command.return_value = (0, "out", "err")
-    rc = LocalExecutor(module).run(["faunadb-admin", "status"], {"FAUNADB_ROOT_KEY": "k"})
-    assert rc == (0, "out", "err")
-    module.run_command.assert_called_once_with(
-        ["faunadb-admin", "status"], environ_update={"FAUNADB_ROOT_KEY": "k"}, check_rc=False
-    )
+def test_local_executor_passes_environment_and_returns_text():
+    rc = LocalExecutor().run(["sh", "-c", 'echo "$FAUNADB_ROOT_KEY"; echo err >&2; exit 3'],
+                             {"FAUNADB_ROOT_KEY": "k"})
+    assert rc == (3, "k\n", "err\n")
+
+
+def test_local_executor_bounds_each_call():
+    started = time.monotonic()
+    with pytest.raises(ExecutorError) as exc:
+        LocalExecutor().run(["sleep", "5"], timeout=1)
+    assert time.monotonic() - started < 4
+    assert exc.value.kind == "timeout"
+    assert exc.value.msg == "sleep did not finish within 1 s"
+
+
+def test_local_executor_missing_binary():
+    with pytest.raises(ExecutorError) as exc:
+        LocalExecutor().run(["/nonexistent/bin/faunadb-admin", "status"])
+    assert exc.value.kind == "not_found"
+    assert "/nonexistent/bin/faunadb-admin" in exc.value.msg
 
 
 def _docker_client(container):
@@ -189,13 +200,39 @@ def _docker_client(container):
 
 
 def test_docker_executor_execs_with_environment_and_demux():
-    container = mock.Mock(status="running")
-    container.exec_run.return_value = SimpleNamespace(exit_code=1, output=(b"ERROR: x\n", None))
-    ex = DockerExecutor("node1", client=_docker_client(container))
-    assert ex.run(["faunadb-admin", "status"], {"FAUNADB_ROOT_KEY": "k"}) == (1, "ERROR: x\n", "")
-    container.exec_run.assert_called_once_with(
-        ["faunadb-admin", "status"], environment={"FAUNADB_ROOT_KEY": "k"}, demux=True
+    container = mock.Mock(status="running", id="c0ffee")
+    client = _docker_client(container)
+    client.api.timeout = 180
+    client.api.exec_create.return_value = {"Id": "e1"}
+    client.api.exec_start.return_value = (b"ERROR: x\n", None)
+    client.api.exec_inspect.return_value = {"ExitCode": 1}
+    ex = DockerExecutor("node1", client=client)
+    assert ex.run(["faunadb-admin", "status"], {"FAUNADB_ROOT_KEY": "k"}, timeout=7) == (
+        1,
+        "ERROR: x\n",
+        "",
     )
+    client.api.exec_create.assert_called_once_with(
+        "c0ffee", ["faunadb-admin", "status"], environment={"FAUNADB_ROOT_KEY": "k"}
+    )
+    client.api.exec_start.assert_called_once_with("e1", demux=True)
+    assert client.api.timeout == 180
+
+
+def test_docker_executor_reports_a_call_that_takes_too_long():
+    container = mock.Mock(status="running", id="c0ffee")
+    client = _docker_client(container)
+    client.api.timeout = 180
+    client.api.exec_create.return_value = {"Id": "e1"}
+    client.api.exec_start.side_effect = TimeoutError("timed out")
+    ex = DockerExecutor("node1", client=client)
+    with pytest.raises(ExecutorError) as exc:
+        ex.run(["/opt/faunadb/bin/faunadb-admin", "status"], timeout=3)
+    assert exc.value.kind == "timeout"
+    assert exc.value.msg == (
+        "/opt/faunadb/bin/faunadb-admin in container node1 did not finish within 3 s"
+    )
+    assert client.api.timeout == 180
 
 
 def test_docker_executor_container_not_found():
@@ -238,3 +275,79 @@ def test_make_executor_picks_by_option():
     )
     module.params = dict(executor="local")
     assert isinstance(faunadb_executor.make_executor(module), LocalExecutor)
+
+
+# What a real node answers before init/join (surface doc, "Verified on a
+# real build" item 6): "up, not a member", not a failure.
+REAL_UNINITIALIZED = (
+    1,
+    "Using plain-text auth_root_key found in /etc/faunadb.yml\n",
+    "Loaded configuration from /etc/faunadb.yml...\n"
+    "Failed: Unknown error. Please contact support. Message was "
+    "fauna.repo.UninitializedException: FaunaDB Service is uninitialized\n",
+)
+
+
+def test_real_uninitialized_answer_means_not_a_member():
+    ex = Scripted(REAL_UNINITIALIZED)
+    assert FaunaAdmin(ex).membership() is None
+
+
+def test_key_notice_and_jvm_banner_never_become_the_error_message():
+    stdout = "Using plain-text auth_root_key found in /etc/faunadb.yml\n"
+    stderr = "WARNING: jamm agent not loaded\nOpenJDK 64-Bit Server VM warning: x\n"
+    assert error_message(stdout, stderr) == "no output"
+
+
+def test_ssh_engine_without_its_library_is_a_setting_error_not_unreachable(monkeypatch):
+    def no_paramiko(*args, **kwargs):
+        raise docker.errors.DockerException(
+            "Install paramiko package to enable ssh:// support"
+        )
+
+    monkeypatch.setattr(faunadb_executor.docker, "DockerClient", no_paramiko)
+    ex = DockerExecutor("node1", docker_host="ssh://admin@docker-a")
+    with pytest.raises(ExecutorError) as exc:
+        ex.run(["faunadb-admin", "status"])
+    assert exc.value.kind == "config"
+    assert exc.value.msg == (
+        "Cannot use the Docker engine at ssh://admin@docker-a: "
+        "Install paramiko package to enable ssh:// support"
+    )
+
+
+def test_tls_options_reach_the_docker_client(monkeypatch, tmp_path):
+    seen = {}
+
+    def client(**kwargs):
+        seen.update(kwargs)
+        raise docker.errors.DockerException("stop here")
+
+    monkeypatch.setattr(faunadb_executor.docker, "DockerClient", client)
+    ca = tmp_path / "ca.pem"
+    ca.write_text("x")
+    module = mock.Mock()
+    module.params = dict(
+        executor="docker", container="c1", docker_host="tcp://h:2376", docker_timeout=30,
+        docker_tls=True, docker_validate_certs=True, docker_ca_path=str(ca),
+        docker_client_cert=None, docker_client_key=None, docker_use_ssh_client=False,
+    )  # fmt: skip
+    ex = faunadb_executor.make_executor(module)
+    with pytest.raises(ExecutorError):
+        ex.run(["faunadb-admin", "status"])
+    assert seen["base_url"] == "tcp://h:2376"
+    assert (seen["tls"].verify, seen["tls"].ca_cert) == (True, str(ca))
+
+
+def test_broken_tls_settings_fail_clearly():
+    module = mock.Mock()
+    module.params = dict(
+        executor="docker", container="c1", docker_host="tcp://h:2376", docker_timeout=30,
+        docker_tls=True, docker_validate_certs=False, docker_ca_path=None,
+        docker_client_cert="/nonexistent/cert.pem", docker_client_key="/nonexistent/key.pem",
+        docker_use_ssh_client=False,
+    )  # fmt: skip
+    with pytest.raises(ExecutorError) as exc:
+        faunadb_executor.make_executor(module)
+    assert exc.value.kind == "config"
+    assert "Docker TLS settings" in exc.value.msg

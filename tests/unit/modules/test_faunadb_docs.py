@@ -42,7 +42,13 @@ def docs(name):
 
 
 def test_all_expected_modules_exist():
-    assert MODULES == ["faunadb_info", "faunadb_member", "faunadb_replication", "faunadb_status"]
+    assert MODULES == [
+        "faunadb_info",
+        "faunadb_member",
+        "faunadb_node_files",
+        "faunadb_replication",
+        "faunadb_status",
+    ]
 
 
 @pytest.mark.parametrize("name", MODULES)

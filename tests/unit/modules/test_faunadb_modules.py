@@ -11,6 +11,7 @@ import faunadb_member
 import faunadb_replication
 import faunadb_status
 import pytest
+from ansible.module_utils.faunadb_executor import LocalExecutor
 from faunadb_module_testkit import (
     ROOT_KEY,
     FakeCluster,
@@ -409,6 +410,42 @@ def test_status_ping_gives_up(run_module, ping_server):
     )
     assert run.failed and "HTTP 503" in run.result["msg"]
     assert run.result["ping"]["status"] == 503
+
+
+def test_status_ping_from_the_node_runs_a_get_with_bash(run_module, ping_server):
+    # ping_from=node runs the GET through the executor; a local one here, so
+    # the bash script really talks HTTP to the server.
+    _PingHandler.answers = [
+        (503, b'{"errors":[{"code":"unavailable","description":"Scope write is unavailable"}]}'),
+        (200, b'{"resource":"Scope write is OK"}'),
+    ]
+    port = ping_server.server_address[1]
+    params = dict(condition="ping", ping_port=port, ping_from="node", interval=0,
+                  executor="docker", container="node1")  # fmt: skip
+    run = run_module(faunadb_status, params, LocalExecutor())
+    assert run.rc == 0, run.result
+    assert run.result["ping"] == dict(
+        url=f"http://127.0.0.1:{port}/ping?scope=write",
+        status=200,
+        body='{"resource":"Scope write is OK"}',
+    )
+    assert ping_server.paths == ["/ping?scope=write"] * 2
+
+
+def test_status_ping_from_the_node_reports_a_refused_connection(run_module):
+    params = dict(condition="ping", ping_port=1, ping_from="node", interval=0, poll=2,
+                  executor="docker", container="node1")  # fmt: skip
+    run = run_module(faunadb_status, params, LocalExecutor())
+    assert run.failed
+    assert "Gave up waiting for ping after 2 checks" in run.result["msg"]
+    assert "http://127.0.0.1:1/ping?scope=write" in run.result["msg"]
+
+
+def test_status_ping_from_a_node_without_bash_says_so(run_module):
+    params = dict(condition="ping", ping_from="node", executor="docker", container="node1")
+    run = run_module(faunadb_status, params, Scripted((127, "", "exec: bash: not found")))
+    assert run.failed
+    assert run.result["msg"] == "bash is not in abstract: set ping_from=controller"
 
 
 def test_replication_check_mode_on_a_cluster_not_formed_yet(run_module):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+import faunadb_status
 import pytest
 from ansible.module_utils.faunadb_parse import (
     ParseError,
+    exception_line,
     parse_identity,
     parse_movement_status,
     parse_show_replication,
@@ -15,7 +17,7 @@ from ansible.module_utils.faunadb_parse import (
     replica_types,
     summarize,
 )
-from faunadb_module_testkit import fixture_text
+from faunadb_module_testkit import FIXTURES, fixture_text
 
 
 def by_address(status):
@@ -182,6 +184,243 @@ def test_replica_names_with_slash_and_unicode():
     status = parse_status_text(text)
     assert status["replicas"][0]["name"] == "région/eu-1"
     assert status["nodes"][0]["replica"] == "région/eu-1"
+
+
+# -- damaged output: refused, never read as facts ---------------------------------
+
+
+def test_cut_mid_row_is_refused():
+    # Today's cut: the last row read as up/live at address "17", replicas
+    # after it gone, and a healthy-looking summary.
+    with pytest.raises(ParseError) as exc:
+        parse_status_text(fixture_text("faunadb_admin_status_current_cut.txt"))
+    assert exc.value.msg.startswith("line 7: 5 cells where the header has 9 (Status, State,")
+    assert "'up      live     518       2 (leader)     17'" in exc.value.msg
+
+
+def _first_row_with(fixture, old, new):
+    lines = fixture_text(fixture).split("\n")
+    row = next(i for i, line in enumerate(lines) if line.startswith(("up ", "down ")))
+    assert old in lines[row]
+    lines[row] = lines[row].replace(old, new, 1)
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize(
+    "fixture, old, new, expected",
+    [
+        ("current_3x1", "up      ", "upp     ", "Status cell 'upp' is not up or down"),
+        ("current_3x1", "live   ", "alive  ", "State cell 'alive' is not live or removed"),
+        ("current_3x1", "512 ", "51x ", "WorkerID cell '51x' is not a number, n/a or error"),
+        ("current_3x1", "0 (leader)", "0 (leadr) ", "Log Segment cell '0 (leadr)' is not a number"),
+        (
+            "current_3x1",
+            "10.0.0.1",
+            "10.0    ",
+            "Address cell '10.0' is not an IP address or hostname",
+        ),
+        (
+            "current_3x1",
+            "100.0%  100.0%",
+            "100.0   100.0%",
+            "Owns cell '100.0' is not a percentage",
+        ),
+        (
+            "current_3x1",
+            "0c1e2f3a4b14",
+            "0c1e        ",
+            "HostID cell '9b2f3a24-1c1e-4a57-9d7e-0c1e'",
+        ),
+        # Cut inside the last cell: the cell count alone cannot tell.
+        (
+            "current_3x1",
+            "12:00:00.000Z",
+            "12:0",
+            "Persisted Timestamp cell '2026-01-01T12:0' is not an",
+        ),
+        ("2x_after", "8745-4b56c0939f6c", "8745", "HostID cell 'c1ec8f33-cfad-4dab-8745'"),
+    ],
+)
+def test_cell_that_does_not_fit_its_column_is_refused(fixture, old, new, expected):
+    text = _first_row_with(f"faunadb_admin_status_{fixture}.txt", old, new)
+    with pytest.raises(ParseError) as exc:
+        parse_status_text(text)
+    assert exc.value.msg.startswith("line ")
+    assert expected in exc.value.msg
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Some banner\n\nReplica: r1 (data+log)\n", 'line 1: expected a "Replica: NAME (TYPE)"'),
+        (
+            "\nReplica: r1 (data+log)\n=====\nStatus  State  Wor",
+            "line 4: status table header lacks",
+        ),
+        ("Replica: r1 (data+log)\n=====\nFoo  Bar\nx    y\n", "lacks column(s) Status, State,"),
+    ],
+)
+def test_what_is_not_a_status_table_is_named(text, expected):
+    with pytest.raises(ParseError) as exc:
+        parse_status_text(text)
+    assert expected in exc.value.msg
+
+
+def test_tab_separated_table_parses_like_the_spaced_one():
+    tabs = parse_status_text(fixture_text("faunadb_admin_status_current_tabs.txt"))
+    spaced = parse_status_text(fixture_text("faunadb_admin_status_current_3x1.txt"))
+    assert tabs == spaced
+
+
+def test_one_tab_separated_row_in_a_spaced_table():
+    text = _first_row_with(
+        "faunadb_admin_status_current_3x1.txt", "512       0 (leader)   ", "512\t0 (leader)\t"
+    )
+    node = parse_status_text(text)["nodes"][0]
+    assert (node["worker_id"], node["log_segment"], node["address"]) == (512, 0, "10.0.0.1")
+
+
+@pytest.mark.parametrize("source", ["txt", "json"])
+def test_data_replica_with_no_nodes_is_not_healthy(source):
+    parse = parse_status_text if source == "txt" else parse_status_json
+    status = parse(fixture_text(f"faunadb_admin_status_current_empty_data.{source}"))
+    assert replica_types(status)["replica2"] == "data"
+    s = summarize(status)
+    # Every listed node is up and live and the one data+log replica has quorum...
+    assert (s["all_up_and_live"], s["write_quorum"]) == (True, True)
+    # ...but the data replica has nothing to serve its copy with.
+    assert s["data_replicas_down"] == ["replica2"]
+    problems = faunadb_status.healthy_problems(status, s, 1, None)
+    assert problems == ["data replicas with no node up and live: replica2"]
+
+
+def test_data_replicas_down_counts_down_and_removed_nodes_not_compute():
+    status = _with(
+        parse_status_text(fixture_text("faunadb_admin_status_2x_before.txt")),
+        **{a: {"status": "down"} for a in ("172.18.0.9", "172.18.0.3", "172.18.0.6")},
+        **{"172.18.0.5": {"state": "removed"}},
+    )
+    s = summarize(status)
+    assert s["data_replicas_down"] == ["replica1"]
+    assert s["replicas_down"] == ["replica1"]  # replica2 (compute) still has live nodes
+    assert (
+        summarize(parse_status_text(fixture_text("faunadb_admin_status_2x_before.txt")))[
+            "data_replicas_down"
+        ]
+        == []
+    )
+
+
+# -- stack traces, launcher notices, real timestamps -----------------------------
+
+TRACE = fixture_text("faunadb_admin_status_error_stacktrace.txt")
+TRACE_EXCEPTION = 'java.lang.IllegalStateException: Admin response had no "nodes" field'
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (TRACE, TRACE_EXCEPTION),
+        # Surface doc, "Verified on a real build" item 6 (stderr of status before init).
+        (
+            "Failed: Unknown error. Please contact support. Message was "
+            "fauna.repo.UninitializedException: FaunaDB Service is uninitialized",
+            "fauna.repo.UninitializedException: FaunaDB Service is uninitialized",
+        ),
+        # Item 5: the server's own last words.
+        (
+            "Uncaught Exception on Main Thread. Terminating: "
+            "java.nio.file.NoSuchFileException: /etc/feature-flag-periodic.d",
+            "java.nio.file.NoSuchFileException: /etc/feature-flag-periodic.d",
+        ),
+        (
+            "java.lang.NullPointerException\n\tat foo.Bar(Bar.scala:12)\n",
+            "java.lang.NullPointerException",
+        ),
+        ("\tat foo.Bar.baz(Bar.scala:12)\n\t... 3 more\n", None),
+        ("ERROR: Could not connect to FaunaDB at 127.0.0.1:8444\n", None),
+        ("Error: auth_root_key or auth_root_key_hash must be set.\n", None),
+    ],
+)
+def test_exception_line(text, expected):
+    assert exception_line(text) == expected
+
+
+def test_no_exception_line_in_any_status_fixture():
+    for path in sorted(FIXTURES.glob("faunadb_admin_status_*")):
+        if "stacktrace" not in path.name:
+            assert exception_line(path.read_text()) is None, path.name
+
+
+@pytest.mark.parametrize(
+    "parse, text",
+    [
+        (parse_status_text, TRACE),
+        (parse_status_json, TRACE),
+        (parse_movement_status, TRACE),
+        # A UUID inside a trace is not this node's host ID.
+        (parse_identity, TRACE.replace("nodes", "9b2f3a10-1c1e-4a57-9d7e-0c1e2f3a4b00")),
+    ],
+)
+def test_stack_trace_is_reported_by_its_exception_line(parse, text):
+    with pytest.raises(ParseError) as exc:
+        parse(text)
+    assert "Exception: Admin response had no" in exc.value.msg
+    assert "at fauna." not in exc.value.msg
+
+
+NOTICE = "Using plain-text auth_root_key found in /etc/faunadb.yml\n"
+
+
+def test_key_notice_before_json_and_table():
+    data = parse_status_json(fixture_text("faunadb_admin_status_current_keynotice.json"))
+    text = parse_status_text(fixture_text("faunadb_admin_status_current_keynotice.txt"))
+    assert data["nodes"] == text["nodes"]
+    assert [r["name"] for r in text["replicas"]] == ["replica1", "replica2", "replica3"]
+    # Surface doc item 13: the forms a real build prints.
+    assert [n["persisted_timestamp"] for n in text["nodes"]] == [
+        "2026-11-27T09:34:16.859999999Z",
+        "1970-01-01T00:00:00Z",
+        None,  # "not reported"
+    ]
+
+
+def test_key_notice_before_other_commands():
+    idle = parse_movement_status(NOTICE + fixture_text("faunadb_admin_movement-status_idle.txt"))
+    assert idle["message"] == "No data movement is currently in progress."
+    moving = parse_movement_status(
+        NOTICE + "12.5% of tokens in 3 segments moving to 2 nodes in 1 replicas.\n"
+    )
+    assert moving["message"].startswith("12.5% of tokens")
+    assert parse_identity(NOTICE + "some-host-label\n") == "some-host-label"
+    replication = NOTICE + fixture_text("faunadb_admin_show-replication_mixed.txt")
+    assert parse_show_replication(replication)["replica2"] == "data"
+
+
+@pytest.mark.parametrize(
+    "stamp, ok",
+    [
+        ("2026-11-27T09:34:16.859999999Z", True),
+        ("2026-11-27T09:34:16.859999Z", True),
+        ("2026-11-27T09:34:16Z", True),
+        ("1970-01-01T00:00:00Z", True),
+        ("not reported", True),
+        ("none", True),
+        ("2026-11-27T09:34:16.8599999991Z", False),
+        ("2026-11-27T09:34:16.85999", False),
+        ("2026-11-27T09:34", False),
+        ("yesterday", False),
+    ],
+)
+def test_persisted_timestamp_forms(stamp, ok):
+    text = _first_row_with(
+        "faunadb_admin_status_current_3x1.txt", "2026-01-01T12:00:00.000Z", stamp
+    )
+    if ok:
+        parse_status_text(text)
+    else:
+        with pytest.raises(ParseError, match="Persisted Timestamp cell"):
+            parse_status_text(text)
 
 
 # -- summaries -------------------------------------------------------------------
