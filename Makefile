@@ -5,13 +5,14 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 export ANSIBLE_FORCE_COLOR ?= 0
 
-.PHONY: help setup run test lint unit integration molecule bench tarball clean
+.PHONY: help setup run test lint unit integration molecule bench tarball image clean
 
 help:
 	@echo "make run    set-up if needed, then ansible-playbook site.yml (local 3x3 cluster)"
 	@echo "make test   set-up if needed, then every test: lint, unit, integration, molecule"
 	@echo "make setup  packages, Docker engine, .venv, collections, images (idempotent)"
 	@echo "make lint | unit | integration | molecule | bench | tarball"
+	@echo "make image FAUNADB_RELEASE=faunadb-VERSION.tar.gz [FAUNADB_IMAGE=name:tag]   FaunaDB image from a release tarball"
 
 setup:
 	@scripts/setup.sh
@@ -41,6 +42,11 @@ bench:
 
 tarball:
 	$(BIN)/python tests/faunadb_double/package.py
+
+# FaunaDB image from a release tarball the operator provides (images/faunadb).
+image:
+	@FAUNADB_VERSION="$(FAUNADB_VERSION)" EXTRA_PACKAGES="$(EXTRA_PACKAGES)" \
+	  scripts/build-faunadb-image.sh "$(FAUNADB_RELEASE)" "$(FAUNADB_IMAGE)"
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

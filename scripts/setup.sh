@@ -19,6 +19,8 @@ declare -A needs=(
   [faketime]=faketime
   [/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1]=libfaketime
   [tar]=tar
+  [javac]=openjdk-17-jdk-headless
+  [/usr/sbin/sshd]=openssh-server
 )
 step "system packages"
 missing=()
@@ -35,7 +37,15 @@ if [ ${#missing[@]} -eq 0 ]; then
 elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "installing: ${missing[*]}"
   apt-get update -qq
+  # Install, never start: services (sshd on :22, dockerd) are started by the
+  # project itself where and when it needs them (tests start sshd on loopback).
+  policy=/usr/sbin/policy-rc.d
+  own_policy=false
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 0755 "$policy" && own_policy=true
+  fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if $own_policy; then rm -f "$policy"; fi
 else
   echo "missing: ${missing[*]}" >&2
   echo "install them (Debian: apt-get install ${missing[*]}) or run this as root on Debian" >&2
@@ -74,4 +84,5 @@ fi
 
 # --- images ------------------------------------------------------------------
 step "images"
-"$venv/bin/ansible-playbook" playbooks/docker_hosts.yml
+# The systemd "VM" image too: the molecule service scenario needs it.
+"$venv/bin/ansible-playbook" playbooks/docker_hosts.yml -e faunadb_vm_image_wanted=true
