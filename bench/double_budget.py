@@ -34,6 +34,7 @@ import warnings
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests", "faunadb_double"))
 
+from faunadb_double.auth import hash_key  # noqa: E402
 from faunadb_double.testing import LoopbackCluster, project_image, wait_until  # noqa: E402
 
 IMAGE = project_image()
@@ -88,8 +89,16 @@ def write_latency(address: str, writes: int) -> float:
 
 # -- docker mode ---------------------------------------------------------------
 
+# As the node role runs a release: launchers by path, JAVA_OPTS set, a flags
+# file, faunadb-admin finding its config through FAUNADB_CONFIG.
 ENTRY = ('sed "s/BROADCAST/$(hostname -i | cut -d" " -f1)/" /tmp/faunadb.yml.in '
-         "> /etc/faunadb/faunadb.yml && exec faunadb -c /etc/faunadb/faunadb.yml")
+         "> /etc/faunadb/faunadb.yml && echo '{\"version\": 1, \"properties\": []}' "
+         "> /etc/faunadb/feature-flags.json && "
+         "exec /opt/faunadb/bin/faunadb -c /etc/faunadb/faunadb.yml")
+RUN_ENV = ["-e", "JAVA_OPTS=", "-e", "MAX_HEAP_SIZE=256M", "-e", "MAX_DIRECT_SIZE=128M",
+           "-e", "FAUNADB_CONFIG=/etc/faunadb/faunadb.yml", "-e", f"FAUNADB_ROOT_KEY={KEY}",
+           "-e", "FAUNADB_DOUBLE_ADMIN_STARTUP_SECONDS=0.1"]
+ADMIN = "/opt/faunadb/bin/faunadb-admin"
 
 
 def run_docker(idle_s: float, writes: int) -> dict:
@@ -99,14 +108,15 @@ def run_docker(idle_s: float, writes: int) -> dict:
     tmp = tempfile.mkdtemp(prefix="fdbbench-")
     cfg = os.path.join(tmp, "faunadb.yml.in")
     with open(cfg, "w", encoding="utf-8") as fh:
-        fh.write(f"auth_root_key: {KEY}\nnetwork_broadcast_address: BROADCAST\n")
+        fh.write(f"auth_root_key_hash: {hash_key(KEY)}\nnetwork_broadcast_address: BROADCAST\n"
+                 "flags_path: /etc/faunadb/feature-flags.json\n")
     os.chmod(cfg, 0o644)
     os.chmod(tmp, 0o755)  # noqa: S103 - the engine must read the bind-mounted file
     started = []
     try:
         docker("network", "create", network)
         for name in names:
-            docker("run", "-d", "--name", name, "--network", network, "-v",
+            docker("run", "-d", "--name", name, "--network", network, *RUN_ENV, "-v",
                    f"{cfg}:/tmp/faunadb.yml.in:ro", "--entrypoint", "sh", IMAGE, "-c", ENTRY)
             started.append(name)
         ips = {}
@@ -115,10 +125,10 @@ def run_docker(idle_s: float, writes: int) -> dict:
             ips[name] = info["NetworkSettings"]["Networks"][network]["IPAddress"]
 
         def admin(name, *args):
-            return docker("exec", name, "faunadb-admin", *args)
+            return docker("exec", name, ADMIN, *args)
 
         for name in names:
-            wait_until(lambda n=name: docker("exec", n, "faunadb-admin", "show-identity",
+            wait_until(lambda n=name: docker("exec", n, ADMIN, "show-identity",
                                              check=False).returncode == 0, 30, 0.5, name)
         admin(names[0], "init", "-r", "replica1")
         for name in names[1:]:

@@ -1,17 +1,17 @@
 """Shared by the testinfra checks that molecule's verifiers run (one file per scenario)."""
 
+from pathlib import Path
+
 import pytest
 
-# faunadb.yml keys of the current release (shared/docs/faunadb-surface.md):
-# FaunaDB refuses any other, so a rendered config must stay inside this set.
-FAUNADB_CONFIG_KEYS = frozenset({
-    "auth_root_key", "auth_root_key_hash", "cluster_name", "network_broadcast_address",
-    "network_listen_address", "network_host_id", "network_coordinator_http_address",
-    "network_coordinator_http_port", "network_admin_http_address", "network_admin_http_port",
-    "network_peer_port", "network_peer_secure_port", "storage_data_path", "log_path",
-    "peer_encryption_level", "peer_encryption_key_file", "peer_encryption_password",
-    "shutdown_grace_period_seconds",
-})  # fmt: skip
+# faunadb.yml keys of the current release, as the test double records them
+# (compared there with shared/docs/faunadb-config-keys.txt): FaunaDB refuses
+# any other, so a rendered config must stay inside this set.
+_DOUBLE = Path(__file__).resolve().parents[1] / "faunadb_double"
+_KEYS_FILE = _DOUBLE / "faunadb_double" / "config_keys.py"
+_namespace: dict = {}
+exec(compile(_KEYS_FILE.read_text(), str(_KEYS_FILE), "exec"), _namespace)  # noqa: S102
+FAUNADB_CONFIG_KEYS = frozenset(_namespace["KNOWN_KEYS"])
 
 
 @pytest.fixture(scope="session")

@@ -164,6 +164,10 @@ def run_playbook(workdir: Path, inventory: Path, check: bool = False) -> Playboo
         "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
         "ANSIBLE_LOCAL_TEMP": str(workdir / "tmp"),
         "ANSIBLE_FORCE_COLOR": "0",
+        # The local executor runs the double's launchers on this host: with
+        # the venv's Python (PyYAML, bcrypt) and a short JVM-start imitation.
+        "FAUNADB_DOUBLE_PYTHON": sys.executable,
+        "FAUNADB_DOUBLE_ADMIN_STARTUP_SECONDS": "0.1",
     }
     env.pop("FAUNADB_ROOT_KEY", None)
     proc = subprocess.run(

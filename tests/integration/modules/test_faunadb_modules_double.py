@@ -7,15 +7,19 @@ a second run under --check, report changed=false everywhere.
 
 from __future__ import annotations
 
-import stat
 import time
 
 import pytest
+from faunadb_double.auth import hash_key
 from faunadb_double.testing import project_image
-from faunadb_playbook_testkit import ALL_DATA_LOG, ROOT_KEY, VENV_BIN, run_playbook, write_inventory
+from faunadb_playbook_testkit import ALL_DATA_LOG, ROOT_KEY, run_playbook, write_inventory
 
 pytestmark = pytest.mark.slow
 
+# What a real node answers before init/join (surface doc, verified item 6).
+UNINITIALIZED = "UninitializedException: FaunaDB Service is uninitialized"
+ADMIN = "/opt/faunadb/bin/faunadb-admin"
+CONFIG = "/etc/faunadb/faunadb.yml"
 NETWORK = "fdbmod-net"
 SUBNET = "172.30.99.0/24"
 IMAGE = project_image()
@@ -88,15 +92,10 @@ def loopback(tmp_path):
 
 def test_local_executor(loopback, workdir):
     cluster, admin_bin = loopback
-    # The launcher's shebang finds whatever python3 is on PATH; the double
-    # needs the venv's (PyYAML, bcrypt).
-    wrapper = workdir / "faunadb-admin"
-    wrapper.write_text(f'#!/bin/sh\nexec "{VENV_BIN / "python"}" "{admin_bin}" "$@"\n')
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
     hosts = {
         f"node{i}": dict(
             fdb_executor="local",
-            fdb_admin_path=str(wrapper),
+            fdb_admin_path=str(admin_bin),
             fdb_admin_host=node.admin,
             fdb_config_path=node.config_path,
             fdb_replica=node.replica,
@@ -110,7 +109,7 @@ def test_local_executor(loopback, workdir):
 
     def not_member(host):
         proc = cluster.admin(by_host[host], "status", check=False)
-        return proc.returncode == 1 and "not part of a cluster" in proc.stdout + proc.stderr
+        return proc.returncode == 1 and UNINITIALIZED in proc.stdout + proc.stderr
 
     assert_chain(workdir, inventory, hosts, not_member)
 
@@ -145,19 +144,34 @@ def docker_nodes(tmp_path):
         for i, name in enumerate(names, start=1):
             address = f"172.30.99.{10 + i}"
             config = tmp_path / f"{name}.yml"
+            # What the node role writes: plain scalars, the key's hash only,
+            # a flags file; the launcher's environment set.
             config.write_text(
-                f"auth_root_key: {ROOT_KEY}\n"
+                f"auth_root_key_hash: {hash_key(ROOT_KEY)}\n"
                 f"network_broadcast_address: {address}\n"
                 "network_admin_http_address: 127.0.0.1\n"
+                "flags_path: /etc/faunadb/feature-flags.json\n"
             )
-            config.chmod(0o644)
+            flags = tmp_path / f"{name}.flags.json"
+            flags.write_text('{"version": 1, "properties": []}\n')
+            for path in (config, flags):
+                path.chmod(0o644)
             created = client.api.create_container(
                 IMAGE,
-                command=["faunadb", "-c", "/etc/faunadb/faunadb.yml"],
+                command=["/opt/faunadb/bin/faunadb", "-c", CONFIG],
                 name=name,
                 labels={"fdbmod": "integration"},
+                environment={
+                    "JAVA_OPTS": "",
+                    "MAX_HEAP_SIZE": "256M",
+                    "MAX_DIRECT_SIZE": "128M",
+                    "FAUNADB_DOUBLE_ADMIN_STARTUP_SECONDS": "0.2",
+                },
                 host_config=client.api.create_host_config(
-                    binds={str(config): {"bind": "/etc/faunadb/faunadb.yml", "mode": "ro"}}
+                    binds={
+                        str(config): {"bind": CONFIG, "mode": "ro"},
+                        str(flags): {"bind": "/etc/faunadb/feature-flags.json", "mode": "ro"},
+                    }
                 ),
                 networking_config=client.api.create_networking_config(
                     {NETWORK: client.api.create_endpoint_config(ipv4_address=address)}
@@ -170,7 +184,8 @@ def docker_nodes(tmp_path):
                 f"node{i}": dict(
                     fdb_executor="docker",
                     fdb_container=name,
-                    fdb_config_path="/etc/faunadb/faunadb.yml",
+                    fdb_admin_path=ADMIN,
+                    fdb_config_path=CONFIG,
                     fdb_replica=f"replica{i}",
                     fdb_address=f"172.30.99.{10 + i}",
                 )
@@ -205,11 +220,11 @@ def test_docker_executor(docker_nodes, workdir):
 
     def not_member(host):
         result = client.containers.get(hosts[host]["fdb_container"]).exec_run(
-            ["faunadb-admin", "-c", "/etc/faunadb/faunadb.yml", "status"],
-            environment={"FAUNADB_ROOT_KEY": ROOT_KEY},
+            [ADMIN, "status"],
+            environment={"FAUNADB_ROOT_KEY": ROOT_KEY, "FAUNADB_CONFIG": CONFIG},
             demux=True,
         )
         out, err = (part.decode() if part else "" for part in result.output)
-        return result.exit_code == 1 and "not part of a cluster" in out + err
+        return result.exit_code == 1 and UNINITIALIZED in out + err
 
     assert_chain(workdir, inventory, hosts, not_member)

@@ -9,7 +9,6 @@ a kill, teardown refuses without confirmation.
 from __future__ import annotations
 
 import json
-import os
 import re
 import ssl
 import subprocess
@@ -19,10 +18,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from playbook_kit import ansible_playbook, recap
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[3]
 INVENTORY = Path(__file__).with_name("inventory.yml")
 NODES = ["st_replica1_node1", "st_replica2_node1", "st_replica3_node1"]
 LB_URL = "http://127.0.0.1:18443"
@@ -30,28 +29,7 @@ CONFIRM = "faunadb_teardown_confirm=sitetest"
 
 
 def playbook(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
-    proc = subprocess.run(
-        [str(ROOT / ".venv/bin/ansible-playbook"), "-i", str(INVENTORY), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    if check and proc.returncode != 0:
-        command = " ".join(args)
-        tail = f"{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}"
-        pytest.fail(f"ansible-playbook {command} failed:\n{tail}")
-    return proc
-
-
-def recap(output: str) -> dict[str, dict[str, int]]:
-    """PLAY RECAP lines as {host: {ok: n, changed: n, failed: n, ...}}."""
-    hosts = {}
-    for host, counts in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", output, re.M):
-        hosts[host] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counts)}
-    return hosts
+    return ansible_playbook(INVENTORY, *args, check=check)
 
 
 def containers() -> list[str]:
@@ -138,6 +116,18 @@ def test_root_key_stays_secret():
         ["docker", "inspect", NODES[0]], capture_output=True, text=True, check=True
     ).stdout
     assert key not in inspect
+    # Nodes get only the bcrypt hash, in a file the server's group can read
+    # and nobody else; the key is not on any command line of the host.
+    config = subprocess.run(
+        ["docker", "exec", "-u", "0", NODES[0], "sh", "-c",
+         "stat -c '%a %u %g' /etc/faunadb/faunadb.yml; cat /etc/faunadb/faunadb.yml"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert config.splitlines()[0] == "640 0 999"
+    assert key not in config
+    assert re.search(r"^auth_root_key_hash: \$2a\$10\$\S{53}$", config, re.M), config
+    assert not re.search(r"^auth_root_key:", config, re.M)
+    assert key not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
 
 
 def started_at(name: str) -> str:
@@ -215,6 +205,9 @@ def test_load_balancer_terminates_tls_when_asked(tmp_path):
         "https://127.0.0.1:18443/ping?scope=write", timeout=10, context=context
     ) as resp:
         assert json.loads(resp.read()) == {"resource": "Scope write is OK"}
+    # The day-2 playbooks verify through https too.
+    for day2 in ("playbooks/status.yml", "playbooks/heal.yml"):
+        playbook(day2, *tls, "-e", f"faunadb_lb_tls_key={key}")
     # Back to plain http: the same playbook without TLS restores it.
     playbook("playbooks/load_balancer.yml")
     assert ping("write") == (200, {"resource": "Scope write is OK"})

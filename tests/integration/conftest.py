@@ -1,0 +1,1 @@
+"""Makes playbook_kit (the helpers the playbook-driving tests share) importable."""
