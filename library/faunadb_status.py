@@ -443,11 +443,11 @@ def wait(params, admin, check, sleep=time.sleep, clock=time.monotonic):
     attempts = 0
     last = dict(reason="not checked")
     for attempt in range(max(1, params["poll"])):
-        attempts = attempt + 1
         left = deadline - clock()
         if attempt and left <= 0:
             last["reason"] += f" (timeout of {params['timeout']} s reached)"
             break
+        attempts = attempt + 1
         if admin is not None:
             admin.timeout = max(1, int(min(command_timeout or left, left)))
         try:

@@ -466,3 +466,36 @@ def test_info_status_text_is_the_table_as_printed(run_module):
     run = run_module(faunadb_info, dict(gather=["status_text"]), node)
     assert run.result["status_text"] == format_status_text(cluster.status_json())
     assert "nodes" not in run.result
+
+
+class _Clock:
+    """A monotonic clock that moves only when the wait sleeps or a check runs."""
+
+    def __init__(self, check_seconds):
+        self.now = 0.0
+        self.check_seconds = check_seconds
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def test_status_wait_stops_at_its_timeout_whatever_poll_allows():
+    clock = _Clock(check_seconds=4)
+    calls = []
+
+    def check(params, admin):
+        calls.append(clock.now)
+        clock.now += clock.check_seconds  # each check is a slow faunadb-admin call
+        raise faunadb_status.NotYet("movement in progress")
+
+    params = dict(poll=100, interval=10, timeout=40)
+    ok, result = faunadb_status.wait(params, None, check, sleep=clock.sleep, clock=clock)
+    assert not ok
+    # Checks at 0, 14, 28 (4 s each + 10 s apart); the next would start at 42.
+    assert calls == [0.0, 14.0, 28.0]
+    assert result["attempts"] == 3  # none starts once the timeout is reached
+    assert result["elapsed"] == 40
+    assert result["reason"] == "movement in progress (timeout of 40 s reached)"
