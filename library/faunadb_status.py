@@ -206,7 +206,6 @@ commands:
   elements: str
 """
 
-import io
 import time
 from urllib.error import HTTPError
 from urllib.parse import urlencode, urlsplit
@@ -350,62 +349,48 @@ while IFS= read -r -t "$4" line <&3 || [ -n "$line" ]; do printf '%s\n' "${line%
 """
 
 
-def _node_opener(admin, params):
-    """An opener with open_url's contract that runs the GET inside the node."""
-
-    def opener(url, method, timeout, validate_certs):
-        parsed = urlsplit(url)
-        if parsed.scheme != "http":
-            raise FaunaDBError("ping_from=node can only ping http:// URLs")
-        path = parsed.path + (f"?{parsed.query}" if parsed.query else "")
-        argv = ["bash", "-c", _NODE_PING, "ping", parsed.hostname, str(parsed.port or 80), path,
-                str(timeout)]  # fmt: skip
-        rc, out, err = admin.executor.run(argv, timeout=timeout + 5)
-        if rc == 127:
-            raise FaunaDBError(
-                f"bash is not in {admin.executor.describe()}: set ping_from=controller", rc=rc
-            )
-        head, _, body = out.partition("\n\n")
-        body = body.removesuffix("\n")  # the script ends every line it relays with one
-        status = head.split(" ")[1] if head.startswith("HTTP/") else ""
-        if rc != 0 or not status.isdigit():
-            raise ConnectionError((err or out).strip() or f"no answer (rc={rc})")
-        code = int(status)
-        if code >= 400:
-            raise HTTPError(url, code, head.splitlines()[0], None, io.BytesIO(body.encode()))
-        return _Answer(code, body.encode())
-
-    return opener
+def _get_on_node(admin, url, timeout):
+    """GET url from inside the node (through the executor): (status, body)."""
+    parsed = urlsplit(url)
+    if parsed.scheme != "http":
+        raise FaunaDBError("ping_from=node can only ping http:// URLs")
+    path = parsed.path + (f"?{parsed.query}" if parsed.query else "")
+    argv = ["bash", "-c", _NODE_PING, "ping", parsed.hostname, str(parsed.port or 80), path,
+            str(timeout)]  # fmt: skip
+    rc, out, err = admin.executor.run(argv, timeout=timeout + 5)
+    if rc == 127:
+        raise FaunaDBError(
+            f"bash is not in {admin.executor.describe()}: set ping_from=controller", rc=rc
+        )
+    head, _, body = out.partition("\n\n")
+    body = body.removesuffix("\n")  # the script ends every line it relays with one
+    status = head.split(" ")[1] if head.startswith("HTTP/") else ""
+    if rc != 0 or not status.isdigit():
+        raise ConnectionError((err or out).strip() or f"no answer (rc={rc})")
+    return int(status), body
 
 
-class _Answer:
-    def __init__(self, code, body):
-        self._code, self._body = code, body
-
-    def getcode(self):
-        return self._code
-
-    def read(self):
-        return self._body
-
-
-def check_ping(params, admin, opener=None):
-    if opener is None:
-        on_node = params["ping_from"] == "node" and params["executor"] == "docker"
-        opener = _node_opener(admin, params) if on_node else open_url
-    url = ping_url(params)
+def _get_here(params, url):
+    """GET url from where the module runs: (status, body), error statuses included."""
     try:
-        response = opener(
+        response = open_url(
             url,
             method="GET",
             timeout=params["ping_timeout"],
             validate_certs=params["validate_certs"],
         )
-        code, body = response.getcode(), response.read()
+        return response.getcode(), response.read()
     except HTTPError as exc:
-        body = exc.read() if hasattr(exc, "read") else b""
-        ping = dict(url=url, status=exc.code, body=_text(body))
-        raise NotYet(f"{url} answered HTTP {exc.code}: {_text(body).strip()}", ping=ping) from None
+        return exc.code, exc.read() if hasattr(exc, "read") else b""
+
+
+def check_ping(params, admin):
+    url = ping_url(params)
+    try:
+        if params["ping_from"] == "node" and params["executor"] == "docker":
+            code, body = _get_on_node(admin, url, params["ping_timeout"])
+        else:
+            code, body = _get_here(params, url)
     except ExecutorError as exc:
         if exc.kind in _FATAL_EXECUTOR_KINDS:
             raise
@@ -415,6 +400,8 @@ def check_ping(params, admin, opener=None):
     except Exception as exc:  # connection refused, timeouts, DNS: the node is not up yet
         raise NotYet(f"{url}: {exc}", ping=dict(url=url, status=None, body=None)) from None
     ping = dict(url=url, status=code, body=_text(body))
+    if code >= 400:
+        raise NotYet(f"{url} answered HTTP {code}: {_text(body).strip()}", ping=ping)
     if code != 200:
         raise NotYet(f"{url} answered HTTP {code}", ping=ping)
     return dict(ping=ping)

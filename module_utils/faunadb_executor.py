@@ -59,9 +59,6 @@ class LocalExecutor(Executor):
 
     name = "local"
 
-    def __init__(self, module=None):
-        self.module = module
-
     def run(self, argv, env=None, timeout=None):
         # subprocess rather than module.run_command: only it can bound the call.
         try:
@@ -154,7 +151,9 @@ class DockerExecutor(Executor):
             if _is_transport_error(exc):
                 raise self._unreachable(exc) from None
             raise
-        if running and container.status != "running":
+        if container.status != "running":
+            if not running:
+                return container  # not cached: run() must see it stopped
             raise ExecutorError(
                 f"Container {self.container_name} is not running (status: {container.status})",
                 "not_running",
@@ -294,4 +293,4 @@ def make_executor(module):
             tls=_tls_config(params),
             use_ssh_client=bool(params.get("docker_use_ssh_client")),
         )
-    return LocalExecutor(module)
+    return LocalExecutor()

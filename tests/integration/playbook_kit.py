@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from faunadb_double.testing import project_image
 
 ROOT = Path(__file__).resolve().parents[2]
-DOUBLE_IMAGE = "faunalab/faunadb-double:1.0.0"
 _LOCAL = {
     "ansible_connection": "local",
     "ansible_python_interpreter": "{{ ansible_playbook_python }}",
@@ -64,7 +64,7 @@ def write_inventory(
                 "faunadb_cluster_name": cluster,
                 "faunadb_network": f"faunadb-{cluster}",
                 "faunadb_network_subnet": subnet,
-                "faunadb_node_image": DOUBLE_IMAGE,
+                "faunadb_node_image": project_image(),
                 "faunadb_node_env": {"FAUNADB_DOUBLE_ADMIN_STARTUP_SECONDS": "0.3"},
                 "faunadb_node_memory": "256m",
                 **extra,

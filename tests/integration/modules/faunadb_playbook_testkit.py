@@ -16,6 +16,7 @@ import textwrap
 from pathlib import Path
 
 import yaml
+from faunadb_double.testing import ADMIN_STARTUP_SECONDS
 
 REPO = Path(__file__).resolve().parents[3]
 DOUBLE_ROOT = REPO / "tests" / "faunadb_double"
@@ -167,7 +168,7 @@ def run_playbook(workdir: Path, inventory: Path, check: bool = False) -> Playboo
         # The local executor runs the double's launchers on this host: with
         # the venv's Python (PyYAML, bcrypt) and a short JVM-start imitation.
         "FAUNADB_DOUBLE_PYTHON": sys.executable,
-        "FAUNADB_DOUBLE_ADMIN_STARTUP_SECONDS": "0.1",
+        "FAUNADB_DOUBLE_ADMIN_STARTUP_SECONDS": ADMIN_STARTUP_SECONDS,
     }
     env.pop("FAUNADB_ROOT_KEY", None)
     proc = subprocess.run(

@@ -11,7 +11,7 @@ import time
 
 import pytest
 from faunadb_double.auth import hash_key
-from faunadb_double.testing import project_image
+from faunadb_double.testing import ADMIN_STARTUP_SECONDS, FLAGS, project_image
 from faunadb_playbook_testkit import ALL_DATA_LOG, ROOT_KEY, run_playbook, write_inventory
 
 pytestmark = pytest.mark.slow
@@ -153,7 +153,7 @@ def docker_nodes(tmp_path):
                 "flags_path: /etc/faunadb/feature-flags.json\n"
             )
             flags = tmp_path / f"{name}.flags.json"
-            flags.write_text('{"version": 1, "properties": []}\n')
+            flags.write_text(FLAGS)
             for path in (config, flags):
                 path.chmod(0o644)
             created = client.api.create_container(
@@ -165,7 +165,7 @@ def docker_nodes(tmp_path):
                     "JAVA_OPTS": "",
                     "MAX_HEAP_SIZE": "256M",
                     "MAX_DIRECT_SIZE": "128M",
-                    "FAUNADB_DOUBLE_ADMIN_STARTUP_SECONDS": "0.2",
+                    "FAUNADB_DOUBLE_ADMIN_STARTUP_SECONDS": ADMIN_STARTUP_SECONDS,
                 },
                 host_config=client.api.create_host_config(
                     binds={
