@@ -198,7 +198,7 @@ ping:
   returned: for V(ping)
   type: dict
   sample: {"url": "http://127.0.0.1:8443/ping?scope=write", "status": 200, "body":
-    "{\"resource\":\"Scope write is OK\"}"}
+    "{ \"resource\": \"Scope write is OK\" }"}
 commands:
   description: The distinct faunadb-admin command lines run. The root key is never part of them.
   returned: always

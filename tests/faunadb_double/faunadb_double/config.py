@@ -41,6 +41,8 @@ class Config:
     peer_encryption_level: str
     shutdown_grace_period_seconds: int
     flags_path: str
+    stall_restart_period_seconds: int = 30
+    stall_restart_enable: bool = True
 
 
 def read_yaml(path: str) -> dict:
@@ -66,6 +68,15 @@ def _int(raw: dict, key: str, default: int) -> int:
         return int(value)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"`{key}`: Invalid value {value!r}.") from exc
+
+
+def _bool(raw: dict, key: str, default: bool) -> bool:
+    value = raw.get(key, default)
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("true", "false"):
+        return str(value).lower() == "true"
+    raise ConfigError(f"`{key}`: Invalid value {value!r}.")
 
 
 def parse_config(raw: dict, path: str = "<memory>") -> Config:
@@ -107,6 +118,8 @@ def parse_config(raw: dict, path: str = "<memory>") -> Config:
         peer_encryption_level=level,
         shutdown_grace_period_seconds=_int(raw, "shutdown_grace_period_seconds", 30),
         flags_path=str(raw.get("flags_path") or DEFAULT_FLAGS_PATH),
+        stall_restart_period_seconds=_int(raw, "consensus_stall_restart_period_seconds", 30),
+        stall_restart_enable=_bool(raw, "consensus_stall_restart_period_enable", True),
     )
 
 

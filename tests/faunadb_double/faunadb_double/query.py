@@ -448,6 +448,8 @@ def _merge(base: dict, patch: dict) -> dict:
     return out
 
 
+WRITE_FORMS = frozenset({"create_collection", "create", "update", "replace", "delete"})
+
 _FORMS = {
     "create_collection": {"create_collection"},
     "collection": {"collection", "scope"},

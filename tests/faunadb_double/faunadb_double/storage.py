@@ -55,6 +55,11 @@ class Store:
         self.ids: set[str] = set()
         self.docs: dict[str, tuple] = {}  # key -> (lts, entry id, value or None)
         self.max_lts = 0
+        self.cond = threading.Condition(self.lock)
+        self.queued: dict[str, dict] = {}  # entry id -> entry, written but not yet durable
+        self.batch_no = 1  # the batch new entries join
+        self.durable_no = 0  # the last batch fsync'd
+        self.flushing = False
         self._load_entries()
         self._fh = open(self._log_path, "a", encoding="utf-8")  # noqa: SIM115
 
@@ -76,18 +81,30 @@ class Store:
     # -- entries ----------------------------------------------------------
     def _load_entries(self) -> None:
         try:
-            fh = open(self._log_path, encoding="utf-8")  # noqa: SIM115
+            fh = open(self._log_path, "rb")  # noqa: SIM115
         except FileNotFoundError:
             return
+        good = 0
         with fh:
             for line in fh:
                 try:
-                    entry = json.loads(line)
+                    entry = json.loads(line) if line.endswith(b"\n") else None
                 except ValueError:
+                    entry = None
+                if not isinstance(entry, dict):
                     break  # a torn last line from a crash: never acknowledged
+                good += len(line)
                 self._index(entry)
+        if good < os.path.getsize(self._log_path):
+            # Cut the torn tail, or the next entry would be glued onto it and
+            # lost at the following restart.
+            with open(self._log_path, "r+b") as out:
+                out.truncate(good)
+                os.fsync(out.fileno())
 
     def _index(self, entry: dict) -> None:
+        if entry["id"] in self.ids:
+            return  # written twice when a flush failed and was retried
         self.entries.append(entry)
         self.ids.add(entry["id"])
         self.max_lts = max(self.max_lts, entry["lts"])
@@ -101,18 +118,46 @@ class Store:
         return len(self.entries)
 
     def append(self, entries: list[dict]) -> int:
-        """Durably append the entries not yet held; return how many were new."""
-        with self.lock:
-            fresh = [e for e in entries if e["id"] not in self.ids]
-            if not fresh:
+        """Durably append the entries not yet held; return how many were new.
+
+        Group commit: whoever finds no flush in progress writes and fsyncs
+        everything queued so far, for itself and every writer waiting behind
+        it; the others wait for that one fsync. Entries become visible only
+        once durable."""
+        with self.cond:
+            fresh = [e for e in entries if e["id"] not in self.ids and e["id"] not in self.queued]
+            in_flight = any(e["id"] in self.queued for e in entries)
+            if not fresh and not in_flight:
                 return 0
             for entry in fresh:
+                self.queued[entry["id"]] = entry
+            wanted = self.batch_no  # the batch now filling holds these entries
+            while self.durable_no < wanted:
+                if self.flushing:
+                    self.cond.wait()
+                    continue
+                self._flush_locked()
+            return len(fresh)
+
+    def _flush_locked(self) -> None:
+        batch, number = list(self.queued.values()), self.batch_no
+        self.batch_no += 1
+        self.flushing = True
+        self.cond.release()
+        try:
+            for entry in batch:
                 self._fh.write(json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n")
             self._fh.flush()
             os.fsync(self._fh.fileno())
-            for entry in fresh:
-                self._index(entry)
-            return len(fresh)
+        finally:
+            self.cond.acquire()
+            self.flushing = False
+            self.cond.notify_all()  # on failure a waiter takes over the flush
+        for entry in batch:
+            self.queued.pop(entry["id"], None)
+            self._index(entry)
+        self.durable_no = number
+        self.cond.notify_all()
 
     def since(self, cursor: int, match, limit: int) -> tuple[list[dict], int]:
         """Entries after local seq ``cursor`` that ``match``; return (entries, new cursor)."""

@@ -167,6 +167,13 @@ class LoopbackNode:
         return self.process is not None and self.process.poll() is None
 
 
+# Real-build timings shortened for tests (see timings.py for the real ones).
+FAST_TIMINGS = {
+    "FAUNADB_DOUBLE_FAILURE_DETECTION_SECONDS": "3",
+    "FAUNADB_DOUBLE_MOVEMENT_SECONDS": "1",
+}
+
+
 def wait_until(fn, timeout: float = 10.0, interval: float = 0.2, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while True:
@@ -198,6 +205,7 @@ class LoopbackCluster:
         python: str = sys.executable,
         env: dict | None = None,
         base_dir: str | None = None,
+        settings: dict | None = None,
     ):
         self.root_key = root_key
         self.python = python
@@ -235,6 +243,7 @@ class LoopbackCluster:
                     "storage_data_path": node.data_path,
                     "log_path": node.log_path,
                     "flags_path": flags_path,
+                    **(settings or {}),
                 }
                 # Plain scalars: the launcher reads log_path as text, quotes and all.
                 with open(node.config_path, "w", encoding="utf-8") as fh:

@@ -81,7 +81,8 @@ def assert_chain(workdir, inventory, hosts, not_member):
 def loopback(tmp_path):
     testing = pytest.importorskip("faunadb_double.testing", reason="FaunaDB double not available")
     cluster = testing.LoopbackCluster(
-        replicas=3, nodes_per_replica=1, root_key=ROOT_KEY, base_dir=str(tmp_path / "cluster")
+        replicas=3, nodes_per_replica=1, root_key=ROOT_KEY, base_dir=str(tmp_path / "cluster"),
+        env=testing.FAST_TIMINGS,
     )
     try:
         cluster.start_all()
@@ -166,6 +167,7 @@ def docker_nodes(tmp_path):
                     "MAX_HEAP_SIZE": "256M",
                     "MAX_DIRECT_SIZE": "128M",
                     "FAUNADB_DOUBLE_ADMIN_STARTUP_SECONDS": ADMIN_STARTUP_SECONDS,
+                    "FAUNADB_DOUBLE_MOVEMENT_SECONDS": "1",
                 },
                 host_config=client.api.create_host_config(
                     binds={

@@ -6,11 +6,12 @@ adds (config lookup, key notice, JVM start) is in test_double_admin_launcher.py.
 
 import json
 import os
+import re
 import time
 
 import bcrypt
 import pytest
-from faunadb_double import HOST_VERSION, admin_cli
+from faunadb_double import HOST_VERSION, admin_cli, timings
 from faunadb_double.auth import KeyChecker
 from faunadb_double.config import parse_config
 from faunadb_double.server import Server
@@ -97,7 +98,8 @@ def test_init_messages(capsys, nodes):
         0, "Node has NOT initialized the cluster. It is already a member of a cluster.\n")
 
 
-def test_cluster_commands(capsys, nodes):
+def test_cluster_commands(capsys, nodes, monkeypatch):
+    monkeypatch.setattr(timings, "MOVEMENT", 3.0)
     a, b = nodes
     cli(capsys, a, "init", "-r", "r1")
     # options after the command work too
@@ -142,6 +144,10 @@ def test_cluster_commands(capsys, nodes):
         assert time.monotonic() < deadline, "replica type did not propagate"
         time.sleep(0.1)
 
+    # Movement is reported for a while first, in a real build's words (item 11).
+    moving = cli(capsys, a, "movement-status")[1]
+    assert re.fullmatch(r"\d{1,2}\.\d\d% of tokens in \d+ segments moving to 1 nodes in 1 "
+                        r"replicas\.\n", moving), moving
     deadline = time.monotonic() + 10
     while cli(capsys, a, "movement-status")[1] != "No data movement is currently in progress.\n":
         assert time.monotonic() < deadline, "movement never settled"
