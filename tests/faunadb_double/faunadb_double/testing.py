@@ -347,8 +347,13 @@ class LoopbackCluster:
     def client(self, node: LoopbackNode, **kwargs):
         from faunadb.client import FaunaClient  # noqa: PLC0415 - optional dependency
 
-        return FaunaClient(secret=self.root_key, domain=node.address, port=8443, scheme="http",
-                           **kwargs)
+        class OfflineClient(FaunaClient):
+            def check_new_version(self):
+                """The driver asks pypi.org for a newer version, with no timeout,
+                in every constructor: offline that hangs or fails."""
+
+        return OfflineClient(secret=self.root_key, domain=node.address, port=8443, scheme="http",
+                             **kwargs)
 
     def _get(self, url: str, timeout: float) -> tuple[int, dict]:
         try:

@@ -14,6 +14,10 @@ from ansible.module_utils.faunadb_common import faunadb_argument_spec
 from faunadb_module_testkit import REPO
 
 MODULES = sorted(p.stem for p in (REPO / "library").glob("faunadb_*.py"))
+# Modules that talk to FaunaDB's client API, not through faunadb-admin: no
+# admin connection options, no `commands` returned.
+API_MODULES = ["faunadb_workload"]
+ADMIN_MODULES = [m for m in MODULES if m not in API_MODULES]
 ANSIBLE_DOC = Path(sys.executable).parent / "ansible-doc"
 SPEC_KEYS = ("type", "default", "choices", "required", "elements")
 
@@ -45,9 +49,11 @@ def test_all_expected_modules_exist():
     assert MODULES == [
         "faunadb_info",
         "faunadb_member",
+        "faunadb_node",
         "faunadb_node_files",
         "faunadb_replication",
         "faunadb_status",
+        "faunadb_workload",
     ]
 
 
@@ -98,7 +104,16 @@ def test_documented_options_equal_argument_spec(name):
             assert got == want, f"{name}.{option}.{key}: documented {got!r}, spec {want!r}"
 
 
-@pytest.mark.parametrize("name", MODULES)
+@pytest.mark.parametrize("name", API_MODULES)
+def test_api_modules_take_no_admin_options(name):
+    module = importlib.import_module(name)
+    assert yaml.safe_load(module.DOCUMENTATION)["extends_documentation_fragment"] == [
+        "faunadb.attributes",
+    ]
+    assert not set(module.ARGUMENT_SPEC) & set(faunadb_argument_spec())
+
+
+@pytest.mark.parametrize("name", ADMIN_MODULES)
 def test_common_options_come_from_the_fragment_only(name):
     # Documented once (plugins/doc_fragments/faunadb.py), defined once (faunadb_argument_spec).
     assert set(fragment_options()) == set(faunadb_argument_spec())
@@ -135,7 +150,7 @@ def test_attributes_declared(name):
 @pytest.mark.parametrize("name", MODULES)
 def test_return_values_complete(name):
     returns = docs(name)[3]
-    assert "commands" in returns
+    assert "commands" in returns or name in API_MODULES
     for key, entry in returns.items():
         for field in ("description", "returned", "type"):
             assert entry.get(field), f"{name} RETURN {key} lacks {field}"

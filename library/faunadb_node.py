@@ -1,0 +1,392 @@
+#!/usr/bin/python
+# Apache-2.0, like the rest of the project.
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: faunadb_node
+short_description: Start, stop, kill, pause, skew, cut off or heal one FaunaDB node
+description:
+  - One interface to a node's lifecycle and faults, the same in both deploy modes. It reads the
+    node first, does only what O(state) still needs, reads it back and reports the node as it
+    ends up (in check mode, as it is now). A second run with the same O(state) changes nothing.
+  - With O(executor=docker) (container mode) the node is O(container), driven through the Docker
+    API from where the module runs (usually the controller), with the same engine options as the
+    other faunadb_* modules. Nothing is needed inside the container.
+  - With O(executor=local) (service mode) the node is the systemd service O(service) on the host
+    running the module; run it there with C(become), since it signals processes, reads C(/proc)
+    and changes iptables.
+  - The C(faunadb-admin) options of the shared connection block (O(root_key), O(admin_path),
+    O(config_path), O(admin_host)) are accepted so that one C(module_defaults) block serves every
+    faunadb_* module, and are not used. O(command_timeout) bounds each C(systemctl) or
+    C(iptables) call in service mode.
+version_added: "0.3.0"
+author: FaunaDB lab project
+requirements:
+  - Service mode - systemd, and C(iptables) (C(ip6tables) for IPv6 peers) for V(cut_off).
+options:
+  state:
+    description:
+      - What the node should be. Each value changes one thing and leaves the rest as it is, except
+        V(healed).
+      - V(probe) only reports the node.
+      - V(started) starts a stopped or killed node (a node its supervisor is restarting counts as
+        started). It does not resume a paused one.
+      - V(stopped) stops the node gracefully (SIGTERM, then the engine's or unit's stop timeout);
+        a paused node is resumed first so that it can shut down.
+      - V(killed) sends SIGKILL, and the node stays down until something starts it. In container
+        mode this is C(docker kill), which the engine counts as a manual stop, so the restart
+        policy does not bring it back. In service mode the unit's C(Restart=on-failure) would
+        restart it two seconds later, so the module stops the unit right after the SIGKILL
+        (no graceful shutdown happens, the processes are already gone).
+      - V(paused) freezes the running node (C(docker pause), or SIGSTOP to every process of the
+        unit). Fails on a node that does not run.
+      - V(resumed) unfreezes it (C(docker unpause), or SIGCONT).
+      - V(skewed) writes O(offset) into the libfaketime timestamp file O(faketime_file), which the
+        node's process re-reads within a second. Fails when the node does not preload libfaketime
+        or reads another file, because the skew would do nothing.
+      - V(unskewed) puts the clock back to V(+0). A missing file already means no skew.
+      - V(cut_off) isolates the node from the other nodes and the load balancer. Container mode
+        disconnects it from O(network). Service mode adds iptables DROP rules (tagged with the
+        comment C(faunadb_node cut_off)) for traffic to and from each of O(peers) on
+        O(cut_off_ports), TCP and UDP; the tagged rules become exactly those.
+      - V(restored) undoes V(cut_off). Container mode reconnects O(container) to O(network) with
+        its fixed O(address); service mode deletes exactly the tagged rules.
+      - V(healed) undoes every fault, in order - resume, restore the network (container mode only
+        when O(network) is set), clock back to V(+0), start.
+    type: str
+    choices: [probe, started, stopped, killed, paused, resumed, skewed, unskewed, cut_off,
+              restored, healed]
+    default: probe
+  offset:
+    description:
+      - With O(state=skewed), how far the node's wall clock is moved - a whole number with an
+        optional sign and unit V(s), V(m), V(h) or V(d), for example V(+300s), V(-30s), V(+5m).
+        Without a sign the clock moves ahead. Checked before anything changes.
+    type: str
+  faketime_file:
+    description:
+      - The libfaketime timestamp file the node reads (C(FAKETIME_TIMESTAMP_FILE) in its
+        environment; the role's C(faunadb_faketime_file)), inside the container in container
+        mode.
+    type: str
+    default: /etc/faunadb/faketime.rc
+  network:
+    description:
+      - Container mode - the project network (C(faunadb_network)) that V(cut_off) disconnects the
+        container from and V(restored) reconnects it to. Needed for those two states; V(healed)
+        restores the network only when it is set.
+    type: str
+  address:
+    description:
+      - Container mode - the node's fixed IPv4 address on O(network) (C(faunadb_address)), kept
+        when it is reconnected, because the other nodes know it by this address. Needed to
+        restore the network.
+    type: str
+  stop_timeout:
+    description:
+      - Container mode - seconds V(stopped) waits after SIGTERM before the engine kills the
+        container. Unset, the container's own stop timeout applies (10 s unless it was created
+        with another); give a real FaunaDB its shutdown grace period plus a margin. In service
+        mode the unit's C(TimeoutStopSec) applies.
+    type: int
+  service:
+    description: Service mode - the systemd unit of the node.
+    type: str
+    default: faunadb
+  peers:
+    description:
+      - Service mode - addresses of the hosts V(cut_off) separates this node from - the other
+        nodes of the cluster, and the load balancer too for the same cut as in container mode.
+    type: list
+    elements: str
+    default: []
+  cut_off_ports:
+    description:
+      - Service mode - ports on which V(cut_off) drops traffic to and from O(peers), whichever side
+        uses them - peer (7500), peer TLS (7501) and API (8443). At most 15.
+    type: list
+    elements: int
+    default: [7500, 7501, 8443]
+extends_documentation_fragment:
+  - faunadb
+  - faunadb.attributes
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Reads the node and predicts RV(changed), RV(actions) and the diff without acting.
+        Refusals (an offset that is not a duration, pausing a stopped node, skewing a node without
+        libfaketime) fail in check mode too.
+  diff_mode:
+    support: full
+    details:
+      - Before and after of running, paused, skew (seconds) and cut_off.
+  idempotent:
+    support: full
+seealso:
+  - module: faunadb_status
+  - module: faunadb_node_files
+notes:
+  - This module never runs C(faunadb-admin); the shared documentation fragment lists it among the
+    requirements of every faunadb_* module.
+  - Container mode never needs C(--privileged) - every operation is a Docker API call.
+  - A node cut off in container mode and then restarted comes back still cut off; V(healed)
+    reconnects it before it starts it.
+"""
+
+EXAMPLES = r"""
+- name: Kill a node and keep it down (a chaos fault)
+  faunadb_node:
+    executor: docker
+    container: replica2_node1
+    state: killed
+
+- name: Move a node's clock five minutes ahead
+  faunadb_node:
+    executor: docker
+    container: replica2_node1
+    state: skewed
+    offset: +300s
+
+- name: Cut a container node off the cluster
+  faunadb_node:
+    executor: docker
+    container: replica2_node1
+    network: faunadb
+    state: cut_off
+
+- name: Cut a VM node off the other nodes and the load balancer (on the node, as root)
+  faunadb_node:
+    state: cut_off
+    peers: [10.0.0.11, 10.0.0.31, 10.0.0.2]
+  become: true
+
+- name: Undo every fault on the node
+  faunadb_node:
+    executor: docker
+    container: replica2_node1
+    network: faunadb
+    address: 172.28.0.21
+    state: healed
+
+- name: Report the node
+  faunadb_node:
+    executor: docker
+    container: replica2_node1
+  register: node
+"""
+
+RETURN = r"""
+exists:
+  description: Whether the container or the unit exists.
+  returned: always
+  type: bool
+  sample: true
+running:
+  description: Whether the node's process exists (paused or not).
+  returned: always
+  type: bool
+  sample: false
+paused:
+  description:
+    - Whether the node is frozen (C(docker pause); in service mode any process of the unit in
+      state T, stopped by a signal).
+  returned: always
+  type: bool
+  sample: false
+pause_partial:
+  description: Service mode - some, not all, processes of the unit are stopped by a signal.
+  returned: in service mode
+  type: bool
+  sample: false
+restarting:
+  description: Whether the supervisor (restart policy, C(Restart=)) is about to start it again.
+  returned: always
+  type: bool
+  sample: false
+exit_code:
+  description:
+    - Exit code of the last process when the node does not run; 128 + the signal when it was
+      killed (137 after SIGKILL), as Docker reports it. Null while it runs, and in service mode
+      when systemd kept no exit status (after V(killed), whose stop job takes the exit).
+  returned: always
+  type: int
+  sample: 137
+pid:
+  description: Process id of the node's main process on the host, when it runs.
+  returned: always
+  type: int
+  sample: 48213
+status:
+  description: Docker's status (C(running), C(exited), C(paused)...) or systemd's
+    ActiveState/SubState.
+  returned: always
+  type: str
+  sample: exited
+restart_count:
+  description: Restarts the engine's restart policy (or systemd's C(NRestarts)) has made.
+  returned: always
+  type: int
+  sample: 0
+skew:
+  description:
+    - Seconds of clock skew in O(faketime_file), or null when the file is missing or holds
+      anything but a relative offset.
+  returned: always
+  type: int
+  sample: 300
+skew_text:
+  description: The content of O(faketime_file), null when it is missing.
+  returned: always
+  type: str
+  sample: "+300\n"
+faketime_file:
+  description: The timestamp file read and written.
+  returned: always
+  type: str
+  sample: /etc/faunadb/faketime.rc
+clock_hook:
+  description:
+    - Whether the node's environment preloads libfaketime (C(LD_PRELOAD)) and the timestamp file
+      it names (C(FAKETIME_TIMESTAMP_FILE)).
+  returned: always
+  type: dict
+  sample: {"preloaded": true, "file": "/etc/faunadb/faketime.rc"}
+cut_off:
+  description:
+    - Container mode - the container is not attached to O(network) (null without O(network)).
+      Service mode - tagged cut-off rules are present (null when iptables is not installed).
+  returned: always
+  type: bool
+  sample: false
+cut_off_rules:
+  description: Service mode - the tagged cut-off rules present.
+  returned: in service mode
+  type: list
+  elements: str
+  sample: ["iptables INPUT -s 10.0.0.11/32 -p tcp --ports 7500,7501,8443"]
+networks:
+  description: Container mode - the networks the container is attached to.
+  returned: in container mode
+  type: list
+  elements: str
+  sample: [faunadb]
+address:
+  description: Container mode - the container's address on O(network), null when not attached.
+  returned: in container mode
+  type: str
+  sample: 172.28.0.21
+actions:
+  description: What the module did, or would do in check mode, in order.
+  returned: always
+  type: list
+  elements: str
+  sample: [resume, restore, skew +0, start]
+commands:
+  description:
+    - The commands run that changed the node (service mode), or the Docker API calls made, written
+      as the C(docker) commands that do the same (container mode). Empty in check mode.
+  returned: always
+  type: list
+  elements: str
+  sample: ["docker kill --signal SIGKILL replica2_node1"]
+"""
+
+import traceback
+
+from ansible.module_utils import faunadb_node_ops
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.faunadb_common import (
+    FAUNADB_REQUIRED_IF,
+    FaunaDBError,
+    fail_module,
+    faunadb_argument_spec,
+)
+
+ARGUMENT_SPEC = faunadb_argument_spec(
+    dict(
+        state=dict(type="str", default="probe", choices=list(faunadb_node_ops.STATES)),
+        offset=dict(type="str"),
+        faketime_file=dict(type="str", default=faunadb_node_ops.DEFAULT_FAKETIME_FILE),
+        network=dict(type="str"),
+        address=dict(type="str"),
+        stop_timeout=dict(type="int"),
+        service=dict(type="str", default="faunadb"),
+        peers=dict(type="list", elements="str", default=[]),
+        cut_off_ports=dict(
+            type="list", elements="int", default=list(faunadb_node_ops.DEFAULT_CUT_OFF_PORTS)
+        ),
+    )
+)
+
+REQUIRED_IF = [("state", "skewed", ["offset"])]
+
+
+def validate(params):
+    """Everything the options alone can tell, before the node is even read."""
+    state, docker = params["state"], params["executor"] == "docker"
+    offset = faunadb_node_ops.parse_offset(params["offset"]) if state == "skewed" else None
+    if not params["faketime_file"].startswith("/"):
+        raise FaunaDBError(f"faketime_file must be an absolute path, got {params['faketime_file']}")
+    if docker:
+        if state in ("cut_off", "restored") and not params["network"]:
+            raise FaunaDBError(f"state={state} in container mode needs network")
+        if params["address"]:
+            address = faunadb_node_ops.validate_peers([params["address"]])[0]
+            if address.version != 4:
+                raise FaunaDBError(f"address must be an IPv4 address, got {params['address']}")
+        elif state == "restored" or (state == "healed" and params["network"]):
+            raise FaunaDBError(
+                f"state={state} in container mode needs address, the node's fixed address on "
+                f"{params['network']}: without it the node would come back with another one"
+            )
+        if params["stop_timeout"] is not None and params["stop_timeout"] < 0:
+            raise FaunaDBError("stop_timeout must be 0 or more seconds")
+    else:
+        faunadb_node_ops.validate_peers(params["peers"])
+        faunadb_node_ops.validate_ports(params["cut_off_ports"])
+        if state == "cut_off" and not params["peers"]:
+            raise FaunaDBError("state=cut_off in service mode needs peers (the other nodes)")
+    return offset
+
+
+def operate(module, ops):
+    params = module.params
+    offset = validate(params)
+    result = faunadb_node_ops.run_operation(
+        ops, params["state"], offset=offset, check_mode=module.check_mode
+    )
+    if not module._diff:
+        result.pop("diff")
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=ARGUMENT_SPEC,
+        required_if=FAUNADB_REQUIRED_IF + REQUIRED_IF,
+        supports_check_mode=True,
+    )
+    ops = None
+    try:
+        validate(module.params)  # bad input is refused before any connection
+        ops = faunadb_node_ops.make_node_ops(module)
+        result = operate(module, ops)
+    except FaunaDBError as exc:
+        done = list(ops.commands) if ops else []
+        fail_module(module, exc, commands=done, changed=bool(done))
+    except Exception as exc:  # noqa: BLE001 - a bug, not an answer: say so, with the traceback
+        done = list(ops.commands) if ops else []
+        module.fail_json(
+            msg=f"faunadb_node: unexpected {type(exc).__name__}: {exc}",
+            exception=traceback.format_exc(),
+            commands=done,
+            changed=bool(done),
+        )
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,479 @@
+#!/usr/bin/python
+# Apache-2.0, like the rest of the project.
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: faunadb_workload
+short_description: Run a paced, bounded FaunaDB workload and verify its writes afterwards
+description:
+  - Live traffic for chaos scenarios, through the C(faunadb) Python driver against O(url) (the load
+    balancer, or one node).
+  - O(action=run) sends requests at a fixed O(rate) (request I is due at start + I / O(rate),
+    never sent early) from O(clients) threads, each with its own connection, until O(duration)
+    seconds have passed or O(max_requests) requests were due, whichever comes first. A request
+    whose time passed more than a second ago because every client was still waiting on an answer
+    is skipped and counted (C(skipped)), never sent in a burst later.
+  - Writes create documents in O(collection) with ids the client chooses (O(run_id) followed by
+    the request's number on 7 digits), so a write that something replayed shows up as a
+    duplicate, never as a silent second document. A share O(read_ratio) of the requests are
+    reads of one of the 32 most recently acknowledged ids. The clients share the last
+    transaction time they saw (C(X-Last-Seen-Txn)), as one application's would, so a read that
+    misses an acknowledged write is a finding, not replication lag.
+  - Every request is classified. C(ok). C(unavailable) - HTTP 503 with a FaunaDB code other than
+    C(time out), or the connection could not be opened (nothing was sent). C(timeout) - no
+    definite answer - no answer within O(request_timeout), HTTP 503 C(time out), 502 or 504
+    from the load balancer, or the connection lost after the request was sent; a write that
+    ended so is I(indeterminate), it may or may not have been applied. C(duplicate) - a create
+    answered 400 C(instance already exists) for an id this run sent once (a replayed write).
+    C(stale) - a read of an id acknowledged before the read was sent came back not found or
+    with other data. C(other) - anything else.
+  - The run writes O(journal) (every request with its send time C(t), C(kind), C(id),
+    C(outcome) and C(latency_ms), plus the summary) and, while it runs, rewrites
+    O(progress_file) about once a second, so a playbook that started the module with C(async)
+    and C(poll=0) can show progress.
+  - O(action=verify) reads the journal back and checks, in batches of 100 ids per query, which of
+    the run's documents exist. An acknowledged write that is missing is lost (counted and named).
+    A write without an acknowledgement that exists anyway is counted in
+    C(indeterminate_applied), not as an error. Duplicates and stale reads come from the journal.
+    The verification is added to the journal.
+  - The secret never appears in the arguments logged, the result or the journal.
+version_added: "0.1.0"
+author: FaunaDB lab project
+requirements:
+  - The C(faunadb) Python driver (4.x, FQL v4) where the module runs - usually the controller,
+    with C(ansible_python_interpreter) set to the project's venv.
+options:
+  action:
+    description:
+      - V(run) sends the workload and writes O(journal). V(verify) reads back every write of the
+        run in O(journal).
+    type: str
+    required: true
+    choices: [run, verify]
+  url:
+    description:
+      - API endpoint the requests go to, V(http://HOST:PORT) or V(https://HOST:PORT), no path. The
+        load balancer (V(http://127.0.0.1:8443) for the local cluster) or one node's port 8443.
+    type: str
+    required: true
+  secret:
+    description:
+      - FaunaDB secret (the root key). Prefer O(secret_file), which keeps the key out of
+        variables altogether. Exactly one of the two is required.
+    type: str
+  secret_file:
+    description:
+      - File holding the secret, on the host the module runs on (the controller), e.g.
+        C(inventory/.secrets/fauna.root_key). It should be mode 0600; the module warns otherwise.
+    type: path
+  validate_certs:
+    description: Verify the server's TLS certificate when O(url) is V(https).
+    type: bool
+    default: true
+  collection:
+    description:
+      - Collection the documents go to; created by O(action=run) when missing. O(action=verify)
+        always checks the collection its journal names.
+    type: str
+    default: workload
+  rate:
+    description: Requests per second, all clients together.
+    type: float
+    default: 20
+  duration:
+    description: Seconds during which requests are sent. The run ends at most O(request_timeout)
+      plus about 6 seconds later (the last answers).
+    type: float
+    default: 30
+  max_requests:
+    description: Most requests sent (at most 9999999); the run stops at whichever of this and
+      O(duration) comes first.
+    type: int
+    default: 100000
+  clients:
+    description:
+      - Threads sending requests, each with its own driver client and connection (1 to 64).
+        While all of them wait on answers, requests fall behind, and one more than a second
+        late is skipped (see C(skipped)). To keep offering the full rate, use more clients
+        than O(rate) times the latency expected under the fault.
+    type: int
+    default: 4
+  read_ratio:
+    description:
+      - Share of the requests that are reads of a recently acknowledged id (0 up to, not
+        including, 1). Until a write is acknowledged, a read turns into a write.
+    type: float
+    default: 0.2
+  request_timeout:
+    description:
+      - Seconds one request may take. Sent to FaunaDB as C(X-Query-Timeout); the client gives up
+        one second later if no answer came. A write that timed out is indeterminate.
+    type: float
+    default: 10
+  run_id:
+    description:
+      - Prefix of the run's document ids, so runs never collide. 1 to 11 digits, no leading zero
+        (FaunaDB document ids are string-encoded 64-bit integers). Defaults to the time in tenths
+        of a second. Returned, and kept in the journal.
+    type: str
+  journal:
+    description:
+      - JSON file the run writes (every request, the summary) and the verification reads and
+        completes. On the host the module runs on; its directory must exist.
+    type: path
+    required: true
+  progress_file:
+    description:
+      - JSON file rewritten (atomically) about once a second during O(action=run), with the counts
+        so far and a ready-made C(line); it says C(done=true) at the end. For a playbook that
+        polls the module started with C(async) and C(poll=0).
+    type: path
+  verify_timeout:
+    description:
+      - Seconds O(action=verify) may spend; failed queries are retried until then (the cluster
+        may still be recovering). Ids not checked by then leave the verification incomplete,
+        and the module fails.
+    type: float
+    default: 60
+extends_documentation_fragment:
+  - faunadb.attributes
+attributes:
+  check_mode:
+    support: full
+    details:
+      - O(action=run) sends nothing and writes no file; it returns the plan (requests due, ids,
+        longest possible run) and predicts C(changed=true). O(action=verify) reads as usual and
+        does not write the journal.
+  diff_mode:
+    support: none
+    details: The documents written are the workload itself; there is nothing to compare.
+  idempotent:
+    support: none
+    details:
+      - Every O(action=run) writes new documents (ids under a new O(run_id)) and reports
+        C(changed=true); running the same load twice is the point. O(action=verify) only reads
+        (C(changed=false)).
+seealso:
+  - module: faunadb_status
+"""
+
+EXAMPLES = r"""
+# In a play on the controller (hosts: localhost, ansible_python_interpreter set to the venv's
+# Python): start the workload before the fault, follow it while the fault runs, collect it,
+# and after heal verify it.
+- name: Start the workload through the load balancer
+  faunadb_workload:
+    action: run
+    url: http://127.0.0.1:8443
+    secret_file: "{{ playbook_dir }}/inventory/.secrets/fauna.root_key"
+    rate: 40
+    duration: 60
+    max_requests: 5000
+    journal: /tmp/chaos/workload.json
+    progress_file: /tmp/chaos/workload.progress.json
+  async: 120  # more than duration + request_timeout + 10
+  poll: 0
+  register: _workload_job
+
+# ... inject the fault here ...
+
+- name: Show the workload's progress (about once a second, until it is done)
+  ansible.builtin.wait_for:
+    path: /tmp/chaos/workload.progress.json
+    search_regex: '"done": true'
+    timeout: 1
+  failed_when: false
+  # One item a second or a little more. Once the run is done the items left are skipped (one
+  # line each), so a few more than duration is enough; async_status waits for the rest.
+  loop: "{{ range(0, 65) | list }}"
+  loop_control:
+    label: "{{ ((lookup('ansible.builtin.file', '/tmp/chaos/workload.progress.json',
+      errors='ignore') or '{}') | from_json).line | default('starting') }}"
+  when: not ((lookup('ansible.builtin.file', '/tmp/chaos/workload.progress.json',
+    errors='ignore') or '{}') | from_json).done | default(false)
+
+- name: Collect the workload's result
+  ansible.builtin.async_status:
+    jid: "{{ _workload_job.ansible_job_id }}"
+  register: _workload
+  until: _workload.finished
+  retries: 30
+  delay: 1
+
+# ... heal here ...
+
+- name: Read back every acknowledged write
+  faunadb_workload:
+    action: verify
+    url: http://127.0.0.1:8443
+    secret_file: "{{ playbook_dir }}/inventory/.secrets/fauna.root_key"
+    journal: /tmp/chaos/workload.json
+    verify_timeout: 60
+  register: _verify
+
+- name: No acknowledged write may be lost
+  ansible.builtin.assert:
+    that:
+      - _verify.workload.lost_writes == 0
+      - _verify.workload.duplicate_writes == 0
+    fail_msg: "lost: {{ _verify.workload.lost_write_ids }}"
+"""
+
+RETURN = r"""
+action:
+  description: The action run.
+  returned: always
+  type: str
+  sample: run
+run_id:
+  description: Prefix of the run's document ids.
+  returned: always
+  type: str
+  sample: "17645123456"
+collection:
+  description: Collection the run wrote to.
+  returned: always
+  type: str
+  sample: workload
+collection_created:
+  description: Whether the run created the collection.
+  returned: when O(action=run), not in check mode
+  type: bool
+  sample: false
+journal:
+  description: Path of the journal.
+  returned: always
+  type: str
+  sample: /tmp/chaos/workload.json
+plan:
+  description: What the run does, as worked out before it starts.
+  returned: when O(action=run)
+  type: dict
+  sample: {"url": "http://127.0.0.1:8443", "collection": "workload", "rate": 40.0,
+    "duration": 6.0, "max_requests": 100000, "clients": 4, "read_ratio": 0.2,
+    "request_timeout": 10.0, "planned_requests": 240, "planned_reads_at_most": 48,
+    "planned_writes_at_least": 192, "ids": ["176451234560000000", "176451234560000239"],
+    "seconds_at_most": 22.0}
+workload:
+  description:
+    - The run's summary (the chaos journal's C(workload) evidence). C(requests) = C(ok) +
+      C(failed) + C(indeterminate); C(requests) + C(skipped) = C(planned).
+    - C(lost_writes) is V(null) after O(action=run) and filled in by O(action=verify).
+  returned: when O(action=run) outside check mode, and O(action=verify)
+  type: dict
+  contains:
+    requests:
+      description: Requests sent (and answered, failed or given up on).
+      type: int
+    ok:
+      description: Requests answered correctly.
+      type: int
+    failed:
+      description: Requests with a definite failure (C(unavailable), C(duplicate), C(stale),
+        C(other), and reads that timed out).
+      type: int
+    indeterminate:
+      description: Writes without a definite answer (outcome C(timeout)).
+      type: int
+    skipped:
+      description: Requests not sent because their time had passed by more than a second.
+      type: int
+    acked_writes:
+      description: Writes acknowledged (created).
+      type: int
+    lost_writes:
+      description: Acknowledged writes missing at verification (V(null) before it).
+      type: int
+    lost_write_ids:
+      description: The first 50 of them (the journal's verification has the same list).
+      type: list
+      elements: str
+    duplicate_writes:
+      description: Creates answered "instance already exists" (replayed writes).
+      type: int
+    stale_reads:
+      description: Reads of an acknowledged id that came back not found or with other data.
+      type: int
+    outcomes:
+      description: Requests per kind (V(write), V(read)) and outcome.
+      type: dict
+    latency_ms:
+      description: C(p50), C(p99), C(max) and C(count) of the latency of the C(ok) requests, in
+        milliseconds; C(latency_ms_by_kind) has the same per kind.
+      type: dict
+    per_second:
+      description: One entry per second of the run (by send time), C(t), C(requests), C(ok),
+        C(failed), C(indeterminate) and C(p99_ms) (of the C(ok) requests, V(null) when none).
+      type: list
+      elements: dict
+  sample: {"requests": 240, "ok": 236, "failed": 1, "indeterminate": 3, "skipped": 0,
+    "planned": 240, "writes": 192, "reads": 48, "acked_writes": 188, "duplicate_writes": 0,
+    "stale_reads": 0, "lost_writes": 0, "latency_ms": {"p50": 6.1, "p99": 40.2, "max": 52.0,
+    "count": 236}, "per_second": [{"t": 0, "requests": 40, "ok": 40, "failed": 0,
+    "indeterminate": 0, "p99_ms": 9.8}]}
+verification:
+  description:
+    - What O(action=verify) found. C(complete) is false when some ids could not be checked in
+      O(verify_timeout) (C(unverified)); the module then fails with this result.
+    - C(indeterminate_applied) counts writes without an acknowledgement that exist anyway, by
+      outcome in C(indeterminate_applied_by_outcome).
+  returned: when O(action=verify)
+  type: dict
+  sample: {"complete": true, "checked": 192, "unverified": 0, "acked_writes": 188,
+    "lost_writes": 0, "lost_write_ids": [], "duplicate_writes": 0, "stale_reads": 0,
+    "indeterminate_writes": 3, "indeterminate_applied": 1,
+    "indeterminate_applied_by_outcome": {"timeout": 1}, "query_errors": {}, "last_error": null,
+    "elapsed_s": 0.4, "verified_at": "2026-11-27T14:30:00.000Z"}
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.faunadb_common import FaunaDBError, fail_module
+from ansible.module_utils.faunadb_workload import (
+    FAUNADB_IMPORT_ERROR,
+    HAS_FAUNADB,
+    JOURNAL_FORMAT,
+    FaunaSession,
+    Workload,
+    default_run_id,
+    load_journal,
+    plan,
+    read_secret,
+    session_factory,
+    utc_now,
+    validate,
+    validate_run_id,
+    verified_workload,
+    verify_journal,
+    write_json,
+)
+
+ARGUMENT_SPEC = dict(
+    action=dict(type="str", required=True, choices=["run", "verify"]),
+    url=dict(type="str", required=True),
+    secret=dict(type="str", no_log=True),
+    secret_file=dict(type="path", no_log=False),
+    validate_certs=dict(type="bool", default=True),
+    collection=dict(type="str", default="workload"),
+    rate=dict(type="float", default=20),
+    duration=dict(type="float", default=30),
+    max_requests=dict(type="int", default=100000),
+    clients=dict(type="int", default=4),
+    read_ratio=dict(type="float", default=0.2),
+    request_timeout=dict(type="float", default=10),
+    run_id=dict(type="str"),
+    journal=dict(type="path", required=True),
+    progress_file=dict(type="path"),
+    verify_timeout=dict(type="float", default=60),
+)
+
+# Run parameters kept in the journal: everything but the secret.
+_RUN_KEYS = ("url", "collection", "rate", "duration", "max_requests", "clients", "read_ratio",
+             "request_timeout", "validate_certs")
+
+
+def _writable_dir(option, path):
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory) or not os.access(directory, os.W_OK | os.X_OK):
+        raise FaunaDBError(f"{option} {path}: directory {directory} is missing or not writable")
+
+
+def run(module, params):
+    run_id = validate_run_id(params["run_id"] or default_run_id())
+    for option in ("journal", "progress_file"):
+        if params[option]:
+            _writable_dir(option, params[option])
+    result = dict(changed=True, action="run", run_id=run_id, collection=params["collection"],
+                  journal=params["journal"], plan=plan(params, run_id))
+    if module.check_mode:
+        return result
+    secret = read_secret(module, params)
+    connect = session_factory(params["url"], secret, params["collection"],
+                              params["request_timeout"], params["validate_certs"])
+    try:
+        result["collection_created"] = connect().ensure_collection()
+    except Exception as exc:
+        raise FaunaDBError(
+            f"Cannot create or find collection {params['collection']!r} through "
+            f"{params['url']}: {type(exc).__name__}: {exc}", **result
+        ) from None
+    workload = Workload(connect, run_id=run_id, rate=params["rate"],
+                        duration=params["duration"], max_requests=params["max_requests"],
+                        clients=params["clients"], read_ratio=params["read_ratio"],
+                        request_timeout=params["request_timeout"])
+    progress, progress_errors = None, []
+    if params["progress_file"]:
+        def progress(snapshot):
+            try:
+                write_json(params["progress_file"], snapshot)
+            except OSError as exc:  # the run matters more than its progress report
+                progress_errors.append(f"{exc.strerror}: {params['progress_file']}")
+        progress(workload.progress())
+    started = utc_now()
+    summary, records = workload.run(on_progress=progress)
+    journal = {
+        "format": JOURNAL_FORMAT,
+        "run": dict({k: params[k] for k in _RUN_KEYS}, run_id=run_id, started=started,
+                    ended=utc_now(), collection_created=result["collection_created"]),
+        "summary": summary,
+        "requests": records,
+        "verification": None,
+    }
+    result["workload"] = summary
+    try:
+        write_json(params["journal"], journal)
+    except OSError as exc:
+        raise FaunaDBError(f"Cannot write the journal {params['journal']}: {exc}",
+                           **result) from None
+    if progress_errors:
+        module.warn(f"progress_file not written {len(progress_errors)} times: "
+                    f"{progress_errors[0]}")
+    return result
+
+
+def verify(module, params):
+    journal = load_journal(params["journal"])
+    run_info = journal.get("run") or {}
+    result = dict(changed=False, action="verify", run_id=run_info.get("run_id"),
+                  collection=run_info.get("collection"), journal=params["journal"])
+    secret = read_secret(module, params)
+    session = FaunaSession(params["url"], secret, run_info.get("collection"),
+                           params["request_timeout"], validate_certs=params["validate_certs"])
+    verification = verify_journal(journal, session.exists_many, params["verify_timeout"])
+    result.update(verification=verification, workload=verified_workload(journal, verification))
+    if not module.check_mode:
+        journal["verification"] = verification
+        write_json(params["journal"], journal)
+    if not verification["complete"]:
+        raise FaunaDBError(
+            f"Verification incomplete: {verification['unverified']} of "
+            f"{verification['unverified'] + verification['checked']} ids not checked within "
+            f"{params['verify_timeout']:g} s (last error: {verification['last_error']})",
+            **result,
+        )
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=ARGUMENT_SPEC,
+        mutually_exclusive=[("secret", "secret_file")],
+        required_one_of=[("secret", "secret_file")],
+        supports_check_mode=True,
+    )
+    if not HAS_FAUNADB:
+        module.fail_json(msg=missing_required_lib("faunadb"), exception=FAUNADB_IMPORT_ERROR)
+    params = module.params
+    try:
+        validate(params)
+        result = (run if params["action"] == "run" else verify)(module, params)
+    except FaunaDBError as exc:
+        fail_module(module, exc)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

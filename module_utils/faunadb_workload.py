@@ -1,0 +1,722 @@
+# The logic of library/faunadb_workload.py: a paced, bounded load of creates
+# and reads through the `faunadb` driver, each request classified, and the
+# read-back of every acknowledged write afterwards. Pure pieces (schedule,
+# classification, statistics, verification accounting) take their clock and
+# their database as arguments, so unit tests run them without a cluster.
+"""Chaos workload: paced creates and reads with the faunadb driver, and their verification."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import re
+import tempfile
+import threading
+import time
+import traceback
+import warnings
+from collections import Counter, deque
+from datetime import datetime, timezone
+from urllib.parse import urlsplit
+
+from ansible.module_utils.faunadb_common import FaunaDBError
+
+try:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the driver warns about FQL v4 on import
+        import faunadb.client
+        import requests
+        from faunadb import query as q
+        from faunadb.errors import BadRequest, FaunaError, HttpError, NotFound, UnavailableError
+        from requests.adapters import HTTPAdapter
+        from urllib3.exceptions import ConnectTimeoutError, InsecureRequestWarning, MaxRetryError
+    HAS_FAUNADB = True
+    FAUNADB_IMPORT_ERROR = None
+except ImportError:
+    HAS_FAUNADB = False
+    FAUNADB_IMPORT_ERROR = traceback.format_exc()
+    HTTPAdapter = object
+
+JOURNAL_FORMAT = "faunadb_workload/1"
+WRITE, READ = "write", "read"
+# Every class a request can end in. Reads never end in "duplicate", writes never in "stale".
+OUTCOMES = ("ok", "unavailable", "timeout", "duplicate", "stale", "other")
+# A write that ended so has no definite answer: it may or may not have been applied.
+INDETERMINATE = ("timeout",)
+
+# FaunaDB document ids are string-encoded 64-bit integers: RUN_ID then the
+# request's slot on ID_DIGITS digits stays below 2**63 (19 digits) with an
+# 11-digit run id. No leading zero, so the id reads back exactly as sent.
+ID_DIGITS = 7
+MAX_REQUESTS = 10**ID_DIGITS - 1
+RUN_ID_RE = re.compile(r"^[1-9][0-9]{0,10}$")
+
+LATE_TOLERANCE_S = 1.0  # a slot whose time passed longer ago than this is skipped, not sent
+ANSWER_GRACE_S = 1.0  # the client waits this much beyond the server's query deadline
+CONNECT_TIMEOUT_S = 3.0  # at most; never more than request_timeout
+RECENT_ACKS = 32  # reads pick one of the last this many acknowledged writes
+VERIFY_BATCH = 100  # ids checked per verification query
+VERIFY_RETRY_S = 0.5
+NAMED_IDS = 50  # lost ids named in the result (all of them are in the journal)
+
+
+# -- identities ----------------------------------------------------------------------
+
+
+def default_run_id(now=time.time):
+    """Tenths of a second since the epoch: 11 digits until the year 2286."""
+    return str(int(now() * 10))
+
+
+def validate_run_id(run_id):
+    if not isinstance(run_id, str) or not RUN_ID_RE.match(run_id):
+        raise FaunaDBError(
+            f"Invalid run_id {run_id!r}: expected 1 to 11 digits, not starting with 0 (document "
+            f"ids are string-encoded 64-bit integers: run_id followed by {ID_DIGITS} digits)"
+        )
+    return run_id
+
+
+def doc_id(run_id, slot):
+    return f"{run_id}{slot:0{ID_DIGITS}d}"
+
+
+def slot_of(run_id, ident):
+    return int(ident[len(run_id):])
+
+
+def doc_data(run_id, slot):
+    """What the create of a slot writes, and so what a read of its id must return."""
+    return {"run": run_id, "slot": slot}
+
+
+def parse_url(url):
+    """(scheme, host, port) of the API endpoint, e.g. the load balancer."""
+    parts = urlsplit(url or "")
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if parts.scheme not in ("http", "https") or not parts.hostname or port == -1 or (
+        parts.path not in ("", "/") or parts.query or parts.fragment or parts.username
+    ):
+        shown = "with user information (not shown)" if "@" in str(url) else repr(url)
+        raise FaunaDBError(
+            f"Invalid url {shown}: expected http(s)://HOST[:PORT] (the API endpoint, e.g. the "
+            "load balancer's http://127.0.0.1:8443), no path, no user"
+        )
+    return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
+
+
+# -- pacing --------------------------------------------------------------------------
+
+
+def planned_requests(rate, duration, max_requests):
+    """Slots due before the end: request i is due at start + i/rate, for i*rate < duration."""
+    return min(max_requests, math.ceil(round(rate * duration, 6)))
+
+
+def run_bound(duration, request_timeout):
+    """Seconds after the start by which every client has stopped, whatever happens: the last
+    slot sent at most LATE_TOLERANCE_S late, then its connect and answer timeouts."""
+    connect = min(CONNECT_TIMEOUT_S, request_timeout)
+    return duration + LATE_TOLERANCE_S + connect + request_timeout + ANSWER_GRACE_S + 2.0
+
+
+def is_read_slot(slot, read_ratio):
+    """Spread reads evenly: exactly floor(n * read_ratio) of the first n slots are reads."""
+    return math.floor((slot + 1) * read_ratio) > math.floor(slot * read_ratio)
+
+
+class Schedule:
+    """The shared timetable of every client: slot i is due at start + i/rate, never sent early.
+
+    take() hands out the next slot. A slot whose time passed more than
+    ``tolerance`` seconds ago (every client was busy waiting on answers) is
+    skipped and counted instead of sent late, so the offered load never
+    exceeds the rate in a burst after a stall.
+    """
+
+    def __init__(self, start, rate, planned, tolerance=LATE_TOLERANCE_S):
+        self.start = start
+        self.rate = rate
+        self.planned = planned
+        self.tolerance = tolerance
+        self.next = 0
+        self.skipped = 0
+        self._lock = threading.Lock()
+
+    def due(self, slot):
+        return self.start + slot / self.rate
+
+    def take(self, now):
+        """(slot, due time) of the next slot to send, or None when every slot is handed out."""
+        with self._lock:
+            if self.next < self.planned and now - self.due(self.next) > self.tolerance:
+                first_on_time = math.ceil((now - self.tolerance - self.start) * self.rate)
+                first_on_time = min(max(first_on_time, self.next + 1), self.planned)
+                self.skipped += first_on_time - self.next
+                self.next = first_on_time
+            if self.next >= self.planned:
+                return None
+            slot = self.next
+            self.next += 1
+            return slot, self.due(slot)
+
+
+# -- classification ------------------------------------------------------------------
+
+
+def _never_sent(exc):
+    """Whether a requests ConnectionError happened before the request left (refused, no route)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    cause = exc.args[0] if exc.args else None
+    if isinstance(cause, MaxRetryError):
+        cause = cause.reason
+    return isinstance(cause, ConnectTimeoutError)  # NewConnectionError is one too
+
+
+def _codes(exc):
+    return [getattr(e, "code", None) for e in getattr(exc, "errors", None) or []]
+
+
+def classify(kind, exc):
+    """(outcome, detail) of a request that raised exc. See OUTCOMES."""
+    if HAS_FAUNADB and isinstance(exc, requests.exceptions.RequestException):
+        if isinstance(exc, requests.exceptions.ConnectionError) and _never_sent(exc):
+            return "unavailable", f"not sent: {type(exc).__name__}"
+        if isinstance(exc, requests.exceptions.Timeout):
+            return "timeout", f"no answer in time: {type(exc).__name__}"
+        if isinstance(exc, requests.exceptions.ConnectionError):
+            return "timeout", f"connection lost after sending: {type(exc).__name__}"
+        return "other", f"{type(exc).__name__}: {exc}"
+    if HAS_FAUNADB and isinstance(exc, FaunaError):
+        codes = _codes(exc)
+        result = exc.request_result
+        status = result.status_code if result is not None else None
+        text = f"{status} {codes[0] if codes else exc}"
+        if isinstance(exc, UnavailableError):
+            return ("timeout" if "time out" in codes else "unavailable"), text
+        if kind == WRITE and isinstance(exc, BadRequest) and "instance already exists" in codes:
+            return "duplicate", text  # this run sent the id once: the create was replayed
+        if kind == READ and isinstance(exc, NotFound) and "instance not found" in codes:
+            return "stale", text  # acknowledged earlier, not found now
+        if status in (502, 504):  # the load balancer lost the node or stopped waiting
+            return "timeout", f"{status} from the load balancer"
+        if status == 503 and not isinstance(exc, HttpError):  # a 503 without FaunaDB's body
+            return "unavailable", f"{status} {exc}"
+        return "other", text
+    return "other", f"{type(exc).__name__}: {exc}"
+
+
+# -- statistics ----------------------------------------------------------------------
+
+
+def percentile(values, p):
+    """Nearest-rank percentile (with few samples, p99 is the maximum); None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def latency_stats(values):
+    return {"p50": percentile(values, 50), "p99": percentile(values, 99),
+            "max": max(values) if values else None, "count": len(values)}
+
+
+def settles(record):
+    """'ok', 'failed' or 'indeterminate' for one request record."""
+    if record["outcome"] == "ok":
+        return "ok"
+    if record["kind"] == WRITE and record["outcome"] in INDETERMINATE:
+        return "indeterminate"
+    return "failed"
+
+
+def per_second(records, duration):
+    """One entry per second of the run (by send time), empty seconds included."""
+    seconds = max(math.ceil(round(duration, 6)), 0)
+    if records:
+        seconds = max(seconds, int(max(r["t"] for r in records)) + 1)
+    buckets = [{"t": s, "requests": 0, "ok": 0, "failed": 0, "indeterminate": 0, "_lat": []}
+               for s in range(seconds)]
+    for r in records:
+        bucket = buckets[max(0, int(r["t"]))]
+        bucket["requests"] += 1
+        bucket[settles(r)] += 1
+        if r["outcome"] == "ok":
+            bucket["_lat"].append(r["latency_ms"])
+    for bucket in buckets:
+        bucket["p99_ms"] = percentile(bucket.pop("_lat"), 99)
+    return buckets
+
+
+def summarize(records, *, duration, planned, skipped, elapsed):
+    """The run's counts, latencies and timeline; lost_writes stays None until verify."""
+    by_kind = {kind: Counter(r["outcome"] for r in records if r["kind"] == kind)
+               for kind in (WRITE, READ)}
+    settled = Counter(settles(r) for r in records)
+    ok_latency = {kind: [r["latency_ms"] for r in records
+                         if r["kind"] == kind and r["outcome"] == "ok"] for kind in (WRITE, READ)}
+    late = [r["late_ms"] for r in records if r.get("late_ms") is not None]
+    return {
+        "requests": len(records),
+        "ok": settled["ok"],
+        "failed": settled["failed"],
+        "indeterminate": settled["indeterminate"],
+        "planned": planned,
+        "skipped": skipped,
+        "writes": sum(by_kind[WRITE].values()),
+        "reads": sum(by_kind[READ].values()),
+        "acked_writes": by_kind[WRITE]["ok"],
+        "duplicate_writes": by_kind[WRITE]["duplicate"],
+        "stale_reads": by_kind[READ]["stale"],
+        "lost_writes": None,
+        "outcomes": {kind: {o: by_kind[kind][o] for o in OUTCOMES} for kind in (WRITE, READ)},
+        "latency_ms": latency_stats(ok_latency[WRITE] + ok_latency[READ]),
+        "latency_ms_by_kind": {kind: latency_stats(v) for kind, v in ok_latency.items()},
+        "late_ms": {"p50": percentile(late, 50), "max": max(late) if late else None},
+        "elapsed_s": round(elapsed, 3),
+        "per_second": per_second(records, duration),
+    }
+
+
+# -- the database, through the driver --------------------------------------------------
+
+
+class _TimeoutAdapter(HTTPAdapter):
+    """The driver's `timeout` never reaches requests (a Session has no default timeout),
+    so a hung request would block forever: give every request one."""
+
+    def __init__(self, timeout, **kwargs):
+        self._timeout = timeout
+        super().__init__(**kwargs)
+
+    def send(self, request, **kwargs):
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self._timeout
+        return super().send(request, **kwargs)
+
+
+if HAS_FAUNADB:
+
+    class _Client(faunadb.client.FaunaClient):
+        def check_new_version(self):
+            """The driver asks pypi.org for a newer release, with no timeout, every time a
+            client is made (a hang when offline). It is no part of a query: skip it."""
+
+
+class FaunaSession:
+    """One client (its own connection) and the collection the workload writes to.
+
+    Every query carries X-Query-Timeout (the server's deadline) and the
+    connection a client-side timeout a little longer, so no call waits
+    forever. The clients of one run share the last transaction time they saw
+    (X-Last-Seen-Txn), as one application's would: a read then misses an
+    acknowledged write only if the cluster lost or hid it, not by lag.
+    """
+
+    def __init__(self, url, secret, collection, request_timeout, *, validate_certs=True,
+                 last_txn_time=None):
+        scheme, host, port = parse_url(url)
+        kwargs = {"last_txn_time": last_txn_time} if last_txn_time is not None else {}
+        self.client = _Client(secret=secret, domain=host, port=port, scheme=scheme,
+                              timeout=request_timeout,
+                              query_timeout_ms=max(1, int(request_timeout * 1000)),
+                              pool_connections=1, pool_maxsize=1, **kwargs)
+        timeout = (min(CONNECT_TIMEOUT_S, request_timeout), request_timeout + ANSWER_GRACE_S)
+        adapter = _TimeoutAdapter(timeout, pool_connections=1, pool_maxsize=1)
+        self.client.session.mount("http://", adapter)
+        self.client.session.mount("https://", adapter)
+        self.client.session.verify = validate_certs
+        if not validate_certs:  # said once in the docs, not once per request on stderr
+            warnings.filterwarnings("ignore", category=InsecureRequestWarning)
+        self.collection = collection
+
+    def _ref(self, ident):
+        return q.ref(q.collection(self.collection), ident)
+
+    def ensure_collection(self):
+        """True when the collection was created, False when it existed."""
+        try:
+            self.client.query(q.create_collection({"name": self.collection}))
+        except BadRequest as exc:
+            if "instance already exists" in _codes(exc):
+                return False
+            raise
+        return True
+
+    def create(self, ident, data):
+        self.client.query(q.create(self._ref(ident), {"data": data}))
+
+    def get(self, ident):
+        return self.client.query(q.get(self._ref(ident)))["data"]
+
+    def exists_many(self, idents):
+        """One query, one boolean per id (an array of expressions evaluates element-wise)."""
+        return self.client.query([q.exists(self._ref(i)) for i in idents])
+
+
+def session_factory(url, secret, collection, request_timeout, validate_certs=True):
+    """connect() for Workload: a FaunaSession per call, all sharing one transaction time."""
+    shared = getattr(faunadb.client, "_LastTxnTime", None)
+    shared = shared() if shared else None
+
+    def connect():
+        return FaunaSession(url, secret, collection, request_timeout,
+                            validate_certs=validate_certs, last_txn_time=shared)
+
+    return connect
+
+
+# -- the run -------------------------------------------------------------------------
+
+
+class Workload:
+    """``clients`` threads sharing one Schedule; every request recorded and classified.
+
+    ``connect()`` gives each thread its own session (create(id, data), get(id)).
+    """
+
+    def __init__(self, connect, *, run_id, rate, duration, max_requests, clients=4,
+                 read_ratio=0.2, request_timeout=10.0, clock=time.monotonic, sleep=time.sleep):
+        self.connect = connect
+        self.run_id = run_id
+        self.rate = rate
+        self.duration = duration
+        self.clients = clients
+        self.read_ratio = read_ratio
+        self.request_timeout = request_timeout
+        self.clock = clock
+        self.sleep = sleep
+        self.planned = planned_requests(rate, duration, max_requests)
+        self.give_up_after = run_bound(duration, request_timeout)  # seconds after the start
+        self.records = []
+        self.recent = deque(maxlen=RECENT_ACKS)
+        self.in_flight = {}  # client -> the request it waits on
+        self.client_errors = []
+        self.counts = Counter()
+        self.schedule = None
+        self.start = None
+        self._last_progress = None  # (time, requests done) at the previous progress()
+        self._lock = threading.Lock()
+        self._running = 0
+        self._closed = False
+        self._all_done = threading.Event()
+
+    # one client -------------------------------------------------------------------
+    def _pick(self, slot, rng):
+        if is_read_slot(slot, self.read_ratio):
+            with self._lock:
+                recent = list(self.recent)
+            if recent:
+                return READ, rng.choice(recent)
+        return WRITE, doc_id(self.run_id, slot)
+
+    def _request(self, session, kind, ident):
+        if kind == WRITE:
+            session.create(ident, doc_data(self.run_id, slot_of(self.run_id, ident)))
+            return "ok", ""
+        data = session.get(ident)
+        want = doc_data(self.run_id, slot_of(self.run_id, ident))
+        if data != want:
+            return "stale", f"read {data!r}, acknowledged {want!r}"
+        return "ok", ""
+
+    def _make_record(self, cid, request, done, outcome, detail):
+        slot, kind, ident, sent, due = request
+        record = {"i": slot, "client": cid, "kind": kind, "id": ident,
+                  "t": round(sent - self.start, 3), "late_ms": round((sent - due) * 1000, 1),
+                  "latency_ms": round((done - sent) * 1000, 1), "outcome": outcome}
+        if detail:
+            record["detail"] = detail
+        return record
+
+    def _record(self, record):
+        with self._lock:
+            if self._closed:  # a client answered after the run gave up on it: already counted
+                return
+            self.records.append(record)
+            self.counts[settles(record)] += 1
+            if record["kind"] == WRITE and record["outcome"] == "ok":
+                self.recent.append(record["id"])
+
+    def _client(self, cid):
+        try:
+            session = self.connect()
+            rng = random.Random(f"{self.run_id}/{cid}")  # noqa: S311 - not cryptography
+            while True:
+                taken = self.schedule.take(self.clock())
+                if taken is None:
+                    return
+                slot, due = taken
+                wait = due - self.clock()
+                if wait > 0:
+                    self.sleep(wait)
+                kind, ident = self._pick(slot, rng)
+                sent = self.clock()
+                request = (slot, kind, ident, sent, due)
+                with self._lock:
+                    self.in_flight[cid] = request
+                try:
+                    outcome, detail = self._request(session, kind, ident)
+                except Exception as exc:  # every failure is a finding, classified
+                    outcome, detail = classify(kind, exc)
+                done = self.clock()
+                with self._lock:
+                    self.in_flight.pop(cid, None)
+                self._record(self._make_record(cid, request, done, outcome, detail))
+        except Exception as exc:  # a bug or a client that could not be made: say so, stop
+            with self._lock:
+                self.client_errors.append(f"client {cid}: {type(exc).__name__}: {exc}")
+        finally:
+            with self._lock:
+                self._running -= 1
+                if self._running == 0:
+                    self._all_done.set()
+
+    # the whole run ---------------------------------------------------------------------
+    def progress(self, done=False):
+        now = self.clock()
+        with self._lock:
+            counts = dict(self.counts)
+            requests_done = len(self.records)
+            in_flight = len(self.in_flight)
+        elapsed = max(0.0, now - self.start) if self.start else 0.0
+        last = self._last_progress or (self.start or now, 0)
+        rate = (requests_done - last[1]) / (now - last[0]) if now > last[0] else 0.0
+        self._last_progress = (now, requests_done)
+        snap = {
+            "run_id": self.run_id, "elapsed_s": round(elapsed, 1), "planned": self.planned,
+            "requests": requests_done, "ok": counts.get("ok", 0),
+            "failed": counts.get("failed", 0), "indeterminate": counts.get("indeterminate", 0),
+            "in_flight": in_flight, "skipped": self.schedule.skipped if self.schedule else 0,
+            "rate_per_s": round(rate, 1), "done": done,
+        }
+        snap["line"] = (
+            f"{snap['elapsed_s']:.0f}/{self.duration:g} s: {requests_done}/{self.planned} "
+            f"requests, {snap['ok']} ok, {snap['failed']} failed, {snap['indeterminate']} "
+            f"indeterminate, {snap['rate_per_s']:.0f}/s" + (" (done)" if done else "")
+        )
+        return snap
+
+    def run(self, on_progress=None, interval=1.0):
+        """Run to the end (at most give_up_after s); returns (summary, request records)."""
+        self.start = self.clock() + 0.1  # every thread started before the first slot is due
+        self.schedule = Schedule(self.start, self.rate, self.planned)
+        self._running = self.clients
+        threads = [threading.Thread(target=self._client, args=(c,), daemon=True,
+                                    name=f"workload-{c}") for c in range(self.clients)]
+        for t in threads:
+            t.start()
+        give_up = self.start + self.give_up_after
+        while not self._all_done.is_set() and self.clock() < give_up:
+            self._all_done.wait(max(0.0, min(interval, give_up - self.clock())))
+            if on_progress and not self._all_done.is_set():
+                on_progress(self.progress())
+        elapsed = self.clock() - self.start
+        with self._lock:
+            stuck = dict(self.in_flight)
+            self.in_flight.clear()
+        for cid, request in stuck.items():
+            # The client-side timeout should have ended these; count them, never drop them.
+            self._record(self._make_record(cid, request, self.clock(), "timeout",
+                                           "still unanswered when the run ended"))
+        with self._lock:
+            self._closed = True
+            self.records.sort(key=lambda r: (r["t"], r["i"]))
+            records = list(self.records)
+        if on_progress:
+            on_progress(self.progress(done=True))
+        summary = summarize(records, duration=self.duration, planned=self.planned,
+                            skipped=self.schedule.skipped, elapsed=elapsed)
+        summary["client_errors"] = list(self.client_errors)
+        return summary, records
+
+
+def plan(params, run_id):
+    """What a run would do (check mode), from the module's parameters."""
+    planned = planned_requests(params["rate"], params["duration"], params["max_requests"])
+    reads = math.floor(planned * params["read_ratio"])
+    return {
+        "url": params["url"], "collection": params["collection"], "rate": params["rate"],
+        "duration": params["duration"], "max_requests": params["max_requests"],
+        "clients": params["clients"], "read_ratio": params["read_ratio"],
+        "request_timeout": params["request_timeout"], "planned_requests": planned,
+        "planned_reads_at_most": reads, "planned_writes_at_least": planned - reads,
+        "ids": [doc_id(run_id, 0), doc_id(run_id, max(planned - 1, 0))],
+        "seconds_at_most": round(run_bound(params["duration"], params["request_timeout"]), 1),
+    }
+
+
+def validate(params):
+    """Checks the argument spec cannot express; raise FaunaDBError before any side effect."""
+    parse_url(params["url"])
+    problems = []
+    if not params["rate"] > 0:
+        problems.append("rate must be above 0")
+    if not params["duration"] > 0:
+        problems.append("duration must be above 0")
+    if not 1 <= params["max_requests"] <= MAX_REQUESTS:
+        problems.append(f"max_requests must be between 1 and {MAX_REQUESTS}")
+    if not 1 <= params["clients"] <= 64:
+        problems.append("clients must be between 1 and 64")
+    if not 0 <= params["read_ratio"] < 1:
+        problems.append("read_ratio must be at least 0 and below 1")
+    if not params["request_timeout"] > 0:
+        problems.append("request_timeout must be above 0")
+    if not params["verify_timeout"] > 0:
+        problems.append("verify_timeout must be above 0")
+    if problems:
+        raise FaunaDBError("; ".join(problems))
+
+
+# -- verification --------------------------------------------------------------------
+
+
+def verify_journal(journal, exists_many, timeout, clock=time.monotonic, sleep=time.sleep):
+    """Read back every write of the journal's run; count what was lost or applied anyway.
+
+    ``exists_many(ids)`` answers one boolean per id or raises. Failed batches
+    are retried until ``timeout`` seconds have passed; ids never checked are
+    reported as unverified (``complete`` is then false).
+    """
+    requests_ = journal.get("requests") or []
+    writes = {r["id"]: r["outcome"] for r in requests_ if r["kind"] == WRITE}
+    todo = sorted(writes)
+    present = {}
+    errors = Counter()
+    last_error = None
+    start = clock()
+    deadline = start + timeout
+    pos = 0
+    while pos < len(todo) and clock() < deadline:
+        batch = todo[pos:pos + VERIFY_BATCH]
+        try:
+            found = exists_many(batch)
+        except Exception as exc:  # the cluster may still be recovering: retry within the bound
+            outcome, detail = classify(READ, exc)
+            errors[outcome] += 1
+            last_error = detail
+            sleep(max(0.0, min(VERIFY_RETRY_S, deadline - clock())))
+            continue
+        if not isinstance(found, list) or len(found) != len(batch):
+            raise FaunaDBError(f"Verification query answered {found!r} for {len(batch)} ids")
+        present.update(zip(batch, (bool(f) for f in found), strict=True))
+        pos += len(batch)
+    acked = [i for i, o in writes.items() if o == "ok"]
+    lost = sorted(i for i in acked if present.get(i) is False)
+    unacked = {i: o for i, o in writes.items() if o not in ("ok", "duplicate")}
+    applied = Counter(o for i, o in unacked.items() if present.get(i))
+    reads = [r for r in requests_ if r["kind"] == READ]
+    return {
+        "complete": pos >= len(todo),
+        "checked": len(present),
+        "unverified": len(todo) - pos,
+        "acked_writes": len(acked),
+        "lost_writes": len(lost),
+        "lost_write_ids": lost[:NAMED_IDS],
+        "duplicate_writes": sum(1 for o in writes.values() if o == "duplicate"),
+        "stale_reads": sum(1 for r in reads if r["outcome"] == "stale"),
+        "indeterminate_writes": sum(1 for o in writes.values() if o in INDETERMINATE),
+        "indeterminate_applied": sum(applied.values()),
+        "indeterminate_applied_by_outcome": dict(sorted(applied.items())),
+        "query_errors": dict(sorted(errors.items())),
+        "last_error": last_error,
+        "elapsed_s": round(clock() - start, 3),
+        "verified_at": utc_now(),
+    }
+
+
+def verified_workload(journal, verification):
+    """The run's summary with the verification's lost writes filled in."""
+    workload = dict(journal.get("summary") or {})
+    workload["lost_writes"] = verification["lost_writes"]
+    workload["lost_write_ids"] = verification["lost_write_ids"]
+    workload["indeterminate_applied"] = verification["indeterminate_applied"]
+    workload["verified"] = verification["complete"]
+    return workload
+
+
+# -- files ---------------------------------------------------------------------------
+
+
+def utc_now():
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")  # noqa: UP017
+
+
+def _flat(value):
+    return not isinstance(value, (dict, list)) or not any(
+        isinstance(v, (dict, list)) and v for v in (value.values() if isinstance(value, dict)
+                                                      else value))
+
+
+def to_text(data, level=0):
+    """JSON with one line per flat object: a request, a second of the timeline, a count."""
+    pad = " " * level
+    if _flat(data):
+        return pad + json.dumps(data)
+    if isinstance(data, dict):
+        items = [f"{pad} {json.dumps(k)}: {to_text(v, level + 1).lstrip()}"
+                 for k, v in data.items()]
+        return pad + "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    return pad + "[\n" + ",\n".join(to_text(v, level + 1) for v in data) + "\n" + pad + "]"
+
+
+def write_json(path, data):
+    """Replace path atomically (a reader polling it never sees half a file)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(to_text(data))
+            fh.write("\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_journal(path):
+    try:
+        with open(path, encoding="utf-8") as fh:
+            journal = json.load(fh)
+    except FileNotFoundError:
+        raise FaunaDBError(f"No workload journal at {path}: run action=run first") from None
+    except (OSError, ValueError) as exc:
+        raise FaunaDBError(f"Cannot read the workload journal {path}: {exc}") from None
+    if not isinstance(journal, dict) or journal.get("format") != JOURNAL_FORMAT:
+        raise FaunaDBError(
+            f"{path} is not a faunadb_workload journal (format {JOURNAL_FORMAT} expected)"
+        )
+    run = journal.get("run")
+    if not isinstance(run, dict) or not run.get("collection") or not run.get("run_id") or (
+        not isinstance(journal.get("requests"), list)
+    ):
+        raise FaunaDBError(f"{path} lacks the run's collection, run_id or requests")
+    return journal
+
+
+def read_secret(module, params):
+    """The secret from O(secret) or O(secret_file); never returned, never logged."""
+    if params.get("secret"):
+        return params["secret"]
+    path = params["secret_file"]
+    try:
+        mode = os.stat(path).st_mode
+        with open(path, encoding="utf-8") as fh:
+            secret = fh.read().strip()
+    except OSError as exc:
+        raise FaunaDBError(f"Cannot read secret_file {path}: {exc.strerror}") from None
+    if mode & 0o077:
+        module.warn(f"secret_file {path} can be read by others (mode {mode & 0o777:o}): use 0600")
+    if not secret:
+        raise FaunaDBError(f"secret_file {path} is empty")
+    module.no_log_values.add(secret)
+    return secret
