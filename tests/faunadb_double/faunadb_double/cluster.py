@@ -625,13 +625,6 @@ class Node:
         rec = self.view.hosts[host]
         return rec["address"], rec["peer_port"]
 
-    def _remote(self, host: str, path: str, body: dict, timeout: float = PEER_TIMEOUT) -> dict:
-        address, port = self._address(host)
-        resp = peer.call(address, port, "POST", path, {**body, "clock": self.clock},
-                         timeout=timeout)
-        self.observe(resp.get("clock"))
-        return resp
-
     def accept(self, entries: list[dict]) -> int:
         """Durably append entries (peer side of a write)."""
         for entry in entries:
