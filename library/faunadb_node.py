@@ -6,11 +6,12 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: faunadb_node
-short_description: Start, stop, kill, pause, skew, cut off or heal one FaunaDB node
+short_description: Start, stop, restart, kill, pause, skew, cut off or heal one FaunaDB node
 description:
   - One interface to a node's lifecycle and faults, the same in both deploy modes. It reads the
     node first, does only what O(state) still needs, reads it back and reports the node as it
-    ends up (in check mode, as it is now). A second run with the same O(state) changes nothing.
+    ends up (in check mode, as it is now). A second run with the same O(state) changes nothing,
+    except with O(state=restarted), which restarts the node each time.
   - With O(executor=docker) (container mode) the node is O(container), driven through the Docker
     API from where the module runs (usually the controller), with the same engine options as the
     other faunadb_* modules. Nothing is needed inside the container.
@@ -35,6 +36,10 @@ options:
         started). It does not resume a paused one.
       - V(stopped) stops the node gracefully (SIGTERM, then the engine's or unit's stop timeout);
         a paused node is resumed first so that it can shut down.
+      - V(restarted) restarts the node gracefully, every time - C(docker restart) with the
+        container's stop timeout or O(stop_timeout) in container mode, C(systemctl restart) of
+        O(service) in service mode. A paused node is resumed first so that it can shut down; a
+        stopped or killed node is started. Fails on a node that does not exist.
       - V(killed) sends SIGKILL, and the node stays down until something starts it. In container
         mode this is C(docker kill), which the engine counts as a manual stop, so the restart
         policy does not bring it back. In service mode the unit's C(Restart=on-failure) would
@@ -56,8 +61,8 @@ options:
       - V(healed) undoes every fault, in order - resume, restore the network (container mode only
         when O(network) is set), clock back to V(+0), start.
     type: str
-    choices: [probe, started, stopped, killed, paused, resumed, skewed, unskewed, cut_off,
-              restored, healed]
+    choices: [probe, started, stopped, restarted, killed, paused, resumed, skewed, unskewed,
+              cut_off, restored, healed]
     default: probe
   offset:
     description:
@@ -86,10 +91,10 @@ options:
     type: str
   stop_timeout:
     description:
-      - Container mode - seconds V(stopped) waits after SIGTERM before the engine kills the
-        container. Unset, the container's own stop timeout applies (10 s unless it was created
-        with another); give a real FaunaDB its shutdown grace period plus a margin. In service
-        mode the unit's C(TimeoutStopSec) applies.
+      - Container mode - seconds V(stopped) and V(restarted) wait after SIGTERM before the
+        engine kills the container. Unset, the container's own stop timeout applies (10 s unless
+        it was created with another); give a real FaunaDB its shutdown grace period plus a
+        margin. In service mode the unit's C(TimeoutStopSec) applies.
     type: int
   service:
     description: Service mode - the systemd unit of the node.
@@ -118,13 +123,17 @@ attributes:
     details:
       - Reads the node and predicts RV(changed), RV(actions) and the diff without acting.
         Refusals (an offset that is not a duration, pausing a stopped node, skewing a node without
-        libfaketime) fail in check mode too.
+        libfaketime, restarting a node that does not exist) fail in check mode too.
+      - With O(state=restarted) it predicts RV(changed=true) for any node that exists.
   diff_mode:
     support: full
     details:
       - Before and after of running, paused, skew (seconds) and cut_off.
   idempotent:
-    support: full
+    support: partial
+    details:
+      - Every O(state) but V(restarted) changes only what still differs, so a second run reports
+        no change. V(restarted) always restarts (or starts) the node and reports RV(changed=true).
 seealso:
   - module: faunadb_status
   - module: faunadb_node_files
@@ -170,6 +179,18 @@ EXAMPLES = r"""
     network: faunadb
     address: 172.28.0.21
     state: healed
+
+- name: Restart a node gracefully, giving FaunaDB its 30 s shutdown grace period
+  faunadb_node:
+    executor: docker
+    container: replica2_node1
+    stop_timeout: 40
+    state: restarted
+
+- name: Restart a VM node (on the node, as root)
+  faunadb_node:
+    state: restarted
+  become: true
 
 - name: Report the node
   faunadb_node:

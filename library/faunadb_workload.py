@@ -29,15 +29,26 @@ description:
     answered 400 C(instance already exists) for an id this run sent once (a replayed write).
     C(stale) - a read of an id acknowledged before the read was sent came back not found or
     with other data. C(other) - anything else.
+  - While the run lasts, one more thread sends a write ping (C(GET /ping?scope=write) on O(url),
+    no key) every O(ping_interval) seconds, paced like the requests (ping K is due at start + K
+    times O(ping_interval); a ping still waiting delays the next, one more than half an interval
+    late is skipped). A ping is ok on HTTP 200 only; a 503, another status, a timeout after
+    O(request_timeout) or a refused or lost connection is a failed ping. Pings are no requests
+    and count in none of the request counts.
   - The run writes O(journal) (every request with its send time C(t), C(kind), C(id),
-    C(outcome) and C(latency_ms), plus the summary) and, while it runs, rewrites
-    O(progress_file) about once a second, so a playbook that started the module with C(async)
-    and C(poll=0) can show progress.
+    C(outcome) and C(latency_ms), every ping with C(t), C(ok), C(status), C(detail) and
+    C(latency_ms), plus the summary) and, while it runs, rewrites O(progress_file) about once a
+    second, so a playbook that started the module with C(async) and C(poll=0) can show
+    progress. C(t) is seconds after the run's start; C(started_epoch) (in the summary and the
+    journal's C(run)) is that start as seconds since the epoch, so C(started_epoch + t) is the
+    wall time a request or ping was sent.
   - O(action=verify) reads the journal back and checks, in batches of 100 ids per query, which of
     the run's documents exist. An acknowledged write that is missing is lost (counted and named).
     A write without an acknowledgement that exists anyway is counted in
     C(indeterminate_applied), not as an error. Duplicates and stale reads come from the journal.
     The verification is added to the journal.
+  - With O(windows), the verification also counts, for each window, the requests and pings
+    sent within it (for example before, during and after the fault), see C(windows).
   - The secret never appears in the arguments logged, the result or the journal.
 version_added: "0.1.0"
 author: FaunaDB lab project
@@ -137,6 +148,24 @@ options:
         and the module fails.
     type: float
     default: 60
+  ping_interval:
+    description:
+      - Seconds between two write pings during O(action=run); V(0) sends none. Each ping waits
+        at most O(request_timeout) (connecting at most 3 seconds of it) and honours
+        O(validate_certs).
+    type: float
+    default: 1.0
+  windows:
+    description:
+      - Time windows O(action=verify) reports on separately (C(windows) in the result), in the
+        order given. Each is a dict with exactly C(name) (a non-empty string), C(start_epoch)
+        and C(end_epoch) (seconds since the epoch, C(end_epoch) not before C(start_epoch)). A
+        request or ping is in a window when it was sent at or after C(start_epoch) and before
+        C(end_epoch).
+      - Only for O(action=verify); the module fails when O(action=run) is given windows. The
+        journal must carry C(started_epoch) (journals of older versions do not).
+    type: list
+    elements: dict
 extends_documentation_fragment:
   - faunadb.attributes
 attributes:
@@ -219,6 +248,20 @@ EXAMPLES = r"""
       - _verify.workload.lost_writes == 0
       - _verify.workload.duplicate_writes == 0
     fail_msg: "lost: {{ _verify.workload.lost_write_ids }}"
+
+# With the fault's start and end (seconds since the epoch) recorded by the play:
+- name: Verify, with counts before, during and after the fault
+  faunadb_workload:
+    action: verify
+    url: http://127.0.0.1:8443
+    secret_file: "{{ playbook_dir }}/inventory/.secrets/fauna.root_key"
+    journal: /tmp/chaos/workload.json
+    windows:
+      - {name: before, start_epoch: "{{ _workload.workload.started_epoch }}",
+         end_epoch: "{{ _fault_start }}"}
+      - {name: during, start_epoch: "{{ _fault_start }}", end_epoch: "{{ _fault_end }}"}
+      - {name: after, start_epoch: "{{ _fault_end }}", end_epoch: "{{ 2 ** 32 }}"}
+  register: _verify_windows
 """
 
 RETURN = r"""
@@ -253,7 +296,8 @@ plan:
   type: dict
   sample: {"url": "http://127.0.0.1:8443", "collection": "workload", "rate": 40.0,
     "duration": 6.0, "max_requests": 100000, "clients": 4, "read_ratio": 0.2,
-    "request_timeout": 10.0, "planned_requests": 240, "planned_reads_at_most": 48,
+    "request_timeout": 10.0, "ping_interval": 1.0, "planned_requests": 240,
+    "planned_reads_at_most": 48,
     "planned_writes_at_least": 192, "ids": ["176451234560000000", "176451234560000239"],
     "seconds_at_most": 22.0}
 workload:
@@ -305,27 +349,61 @@ workload:
       type: dict
     per_second:
       description: One entry per second of the run (by send time), C(t), C(requests), C(ok),
-        C(failed), C(indeterminate) and C(p99_ms) (of the C(ok) requests, V(null) when none).
+        C(failed), C(indeterminate), C(p99_ms) (of the C(ok) requests, V(null) when none),
+        C(pings) and C(pings_failed) (write pings sent in that second).
       type: list
       elements: dict
+    started_epoch:
+      description: The run's start (C(t=0)) in seconds since the epoch; a request or ping was
+        sent at C(started_epoch + t).
+      type: float
+    pings:
+      description:
+        - The write pings (see O(ping_interval)). C(sent) = C(ok) + C(failed); C(skipped) were
+          not sent because the previous ping was still waiting.
+        - C(latency_ms) has C(p50), C(p99) and C(max) of every ping, answered or not (a ping
+          that timed out counts the time until it gave up); C(failed_t) the C(t) of the first
+          50 failed pings. Every ping is in the journal's C(pings).
+      type: dict
   sample: {"requests": 240, "ok": 236, "failed": 1, "indeterminate": 3, "skipped": 0,
     "planned": 240, "writes": 192, "reads": 48, "acked_writes": 188, "duplicate_writes": 0,
     "stale_reads": 0, "lost_writes": 0, "latency_ms": {"p50": 6.1, "p99": 40.2, "max": 52.0,
-    "count": 236}, "per_second": [{"t": 0, "requests": 40, "ok": 40, "failed": 0,
-    "indeterminate": 0, "p99_ms": 9.8}]}
+    "count": 236}, "started_epoch": 1764512345.678, "pings": {"sent": 7, "ok": 5,
+    "failed": 2, "skipped": 0, "latency_ms": {"p50": 2.1, "p99": 1004.0, "max": 1004.0},
+    "failed_t": [3.0, 4.0]}, "per_second": [{"t": 0, "requests": 40, "ok": 40, "failed": 0,
+    "indeterminate": 0, "p99_ms": 9.8, "pings": 1, "pings_failed": 0}]}
 verification:
   description:
     - What O(action=verify) found. C(complete) is false when some ids could not be checked in
       O(verify_timeout) (C(unverified)); the module then fails with this result.
     - C(indeterminate_applied) counts writes without an acknowledgement that exist anyway, by
       outcome in C(indeterminate_applied_by_outcome).
+    - C(windows) is the same list as the result's C(windows).
   returned: when O(action=verify)
   type: dict
   sample: {"complete": true, "checked": 192, "unverified": 0, "acked_writes": 188,
     "lost_writes": 0, "lost_write_ids": [], "duplicate_writes": 0, "stale_reads": 0,
     "indeterminate_writes": 3, "indeterminate_applied": 1,
     "indeterminate_applied_by_outcome": {"timeout": 1}, "query_errors": {}, "last_error": null,
-    "elapsed_s": 0.4, "verified_at": "2026-11-27T14:30:00.000Z"}
+    "windows": [], "elapsed_s": 0.4, "verified_at": "2026-11-27T14:30:00.000Z"}
+windows:
+  description:
+    - One entry per O(windows) item, in the same order, counting only the requests and pings
+      sent in it (C(started_epoch + t) at or after C(start_epoch), before C(end_epoch)); empty
+      without O(windows).
+    - C(requests) = C(ok) + C(failed) + C(indeterminate), as in C(workload).
+      C(write_success_pct) is 100 times C(acked_writes) / C(writes), to 2 decimals, V(null)
+      without writes. C(latency_ms) has C(p50), C(p99) and C(max) of the C(ok) requests
+      (V(null) when none). C(lost_writes) counts the acknowledged writes sent in the window that
+      the verification found missing.
+  returned: when O(action=verify)
+  type: list
+  elements: dict
+  sample: [{"name": "during", "start_epoch": 1764512350.0, "end_epoch": 1764512360.0,
+    "requests": 400, "ok": 380, "failed": 12, "indeterminate": 8, "writes": 320,
+    "acked_writes": 300, "write_success_pct": 93.75, "reads": 80, "reads_ok": 80,
+    "latency_ms": {"p50": 7.0, "p99": 950.2, "max": 1010.0}, "pings": 10, "pings_failed": 3,
+    "lost_writes": 0}]
 """
 
 import os
@@ -338,8 +416,11 @@ from ansible.module_utils.faunadb_workload import (
     JOURNAL_FORMAT,
     FaunaSession,
     Workload,
+    check_windows,
     default_run_id,
+    journal_started_epoch,
     load_journal,
+    ping_factory,
     plan,
     read_secret,
     session_factory,
@@ -368,11 +449,14 @@ ARGUMENT_SPEC = dict(
     journal=dict(type="path", required=True),
     progress_file=dict(type="path"),
     verify_timeout=dict(type="float", default=60),
+    ping_interval=dict(type="float", default=1.0),
+    # No suboptions: check_windows names the faulty windows[i].field, Ansible could not.
+    windows=dict(type="list", elements="dict"),
 )
 
 # Run parameters kept in the journal: everything but the secret.
 _RUN_KEYS = ("url", "collection", "rate", "duration", "max_requests", "clients", "read_ratio",
-             "request_timeout", "validate_certs")
+             "request_timeout", "validate_certs", "ping_interval")
 
 
 def _writable_dir(option, path):
@@ -403,7 +487,11 @@ def run(module, params):
     workload = Workload(connect, run_id=run_id, rate=params["rate"],
                         duration=params["duration"], max_requests=params["max_requests"],
                         clients=params["clients"], read_ratio=params["read_ratio"],
-                        request_timeout=params["request_timeout"])
+                        request_timeout=params["request_timeout"],
+                        ping=ping_factory(params["url"], params["request_timeout"],
+                                          params["validate_certs"])
+                        if params["ping_interval"] else None,
+                        ping_interval=params["ping_interval"])
     progress, progress_errors = None, []
     if params["progress_file"]:
         def progress(snapshot):
@@ -417,9 +505,11 @@ def run(module, params):
     journal = {
         "format": JOURNAL_FORMAT,
         "run": dict({k: params[k] for k in _RUN_KEYS}, run_id=run_id, started=started,
-                    ended=utc_now(), collection_created=result["collection_created"]),
+                    started_epoch=workload.started_epoch, ended=utc_now(),
+                    collection_created=result["collection_created"]),
         "summary": summary,
         "requests": records,
+        "pings": workload.pings,
         "verification": None,
     }
     result["workload"] = summary
@@ -439,11 +529,16 @@ def verify(module, params):
     run_info = journal.get("run") or {}
     result = dict(changed=False, action="verify", run_id=run_info.get("run_id"),
                   collection=run_info.get("collection"), journal=params["journal"])
+    windows = check_windows(params["windows"])[0]
+    if windows:
+        journal_started_epoch(journal)  # before the queries, which may take verify_timeout
     secret = read_secret(module, params)
     session = FaunaSession(params["url"], secret, run_info.get("collection"),
                            params["request_timeout"], validate_certs=params["validate_certs"])
-    verification = verify_journal(journal, session.exists_many, params["verify_timeout"])
-    result.update(verification=verification, workload=verified_workload(journal, verification))
+    verification = verify_journal(journal, session.exists_many, params["verify_timeout"],
+                                  windows=windows)
+    result.update(verification=verification, workload=verified_workload(journal, verification),
+                  windows=verification["windows"])
     if not module.check_mode:
         journal["verification"] = verification
         write_json(params["journal"], journal)

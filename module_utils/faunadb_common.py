@@ -1,10 +1,12 @@
 # Shared pieces of the faunadb_* modules: the connection argument spec, the
-# error type every helper raises, and input validation.
-"""Common argument spec, errors and validation for the faunadb_* modules."""
+# error type every helper raises, input validation, and atomic file writes.
+"""Common argument spec, errors, validation and file writes for the faunadb_* modules."""
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 
 from ansible.module_utils.basic import env_fallback
 
@@ -90,3 +92,24 @@ def fail_module(module, error, **extra):
     for key, value in extra.items():
         kwargs.setdefault(key, value)
     module.fail_json(**kwargs)
+
+
+def replace_file(path, write, mode=0o644, owner=None, prefix=".tmp-"):
+    """Replace path atomically with what write(binary file) writes.
+
+    Whoever reads path (a playbook polling a progress file, libfaketime
+    re-reading its timestamp file every second) sees the old file or the new
+    one, never half of it. owner is (uid, gid) to keep, or None.
+    """
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=prefix)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+        if owner is not None:
+            os.chown(tmp, *owner)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -2,8 +2,8 @@
 
 faunadb_node (and through it heal, provisioning and every chaos scenario)
 asks a NodeOps for the node's state and for the few things that change it:
-start, stop, kill, pause, resume, skew the clock, cut the node off its
-peers, restore it. Two implementations:
+start, stop, restart, kill, pause, resume, skew the clock, cut the node off
+its peers, restore it. Two implementations:
 
 - DockerNodeOps (container mode): the Docker API, through the client the
   faunadb-admin executor builds (same docker_host, TLS and ssh:// options);
@@ -24,11 +24,10 @@ import re
 import shlex
 import shutil
 import tarfile
-import tempfile
 import time
 
 from ansible.module_utils import faunadb_executor
-from ansible.module_utils.faunadb_common import FaunaDBError
+from ansible.module_utils.faunadb_common import FaunaDBError, replace_file
 from ansible.module_utils.faunadb_executor import (
     HAS_DOCKER,
     ExecutorError,
@@ -39,11 +38,12 @@ from ansible.module_utils.faunadb_executor import (
 if HAS_DOCKER:
     import docker.errors
 
-# What the module's `state` may ask for. probe only reads.
+# What the module's `state` may ask for. probe only reads; restarted always acts.
 STATES = (
     "probe",
     "started",
     "stopped",
+    "restarted",
     "killed",
     "paused",
     "resumed",
@@ -68,6 +68,10 @@ RULE_COMMENT = "faunadb_node cut_off"
 # SIGCONT sent by systemctl reaches every process a moment later).
 SETTLE_SECONDS = 5.0
 SETTLE_INTERVAL = 0.2
+
+
+# The engine's stop timeout for a container created without one.
+DOCKER_STOP_TIMEOUT = 10
 
 
 # -- Pure helpers: clock skew ---------------------------------------------------------
@@ -314,7 +318,7 @@ def _options(words):
 
 
 class Step:
-    """One change: kind (start, stop, kill, pause, resume, skew, cut_off, restore)."""
+    """One change: kind (start, stop, restart, kill, pause, resume, skew, cut_off, restore)."""
 
     def __init__(self, kind, value=None):
         self.kind = kind
@@ -342,7 +346,7 @@ def diff_view(state):
 def apply_step(state, step):
     """The state a step leaves (for check mode's prediction and the confirmation)."""
     after = dict(state)
-    if step.kind == "start":
+    if step.kind in ("start", "restart"):
         after.update(running=True, paused=False, restarting=False)
     elif step.kind in ("stop", "kill"):
         after.update(running=False, paused=False, restarting=False)
@@ -383,6 +387,15 @@ def plan(op, before, *, offset=None, cut_off_current=True, can_restore=True):
     steps = []
     if op == "started" and not _up(before):
         steps.append(Step("start"))
+    elif op == "restarted":
+        # Always an action: a running node is restarted (a frozen one is
+        # resumed first, it could not shut down), a stopped one is started.
+        if _up(before):
+            if before.get("paused"):
+                steps.append(Step("resume"))
+            steps.append(Step("restart"))
+        else:
+            steps.append(Step("start"))
     elif op in ("stopped", "killed"):
         if _up(before):
             if op == "stopped" and before.get("paused"):
@@ -474,6 +487,10 @@ class NodeOps:
         raise NotImplementedError
 
     def stop(self):
+        raise NotImplementedError
+
+    def restart(self):
+        """Stop gracefully (as stop does) and start again."""
         raise NotImplementedError
 
     def kill(self):
@@ -698,6 +715,20 @@ class DockerNodeOps(NodeOps):
         cli = "docker stop" + (f" --time {self.stop_timeout}" if kwargs else "")
         self._do(f"{cli} {self.name}", "docker stop", self._client.api.stop, self.name, **kwargs)
 
+    def restart(self):
+        api = self._client.api
+        timeout = self.stop_timeout
+        if timeout is None:
+            # The engine's own restart without -t uses the container's stop
+            # timeout; docker-py always sends one (10 s by default), so read it.
+            inspect = self._api("docker inspect", api.inspect_container, self.name)
+            timeout = (inspect.get("Config") or {}).get("StopTimeout")
+            timeout = DOCKER_STOP_TIMEOUT if timeout is None else timeout
+            cli = f"docker restart {self.name}"
+        else:
+            cli = f"docker restart --time {timeout} {self.name}"
+        self._do(cli, "docker restart", api.restart, self.name, timeout=timeout)
+
     def kill(self):
         api = self._client.api
         inspect = self._api("docker inspect", api.inspect_container, self.name)
@@ -903,6 +934,9 @@ class SystemdNodeOps(NodeOps):
     def stop(self):
         self._systemctl("stop")
 
+    def restart(self):
+        self._systemctl("restart")
+
     def kill(self):
         # Fails only when the unit has no process left (between two restarts).
         self._run(["systemctl", "kill", "--signal=SIGKILL", self.service], record=True,
@@ -919,29 +953,20 @@ class SystemdNodeOps(NodeOps):
     def write_skew(self, seconds):
         path = self.faketime_file
         self.commands.append(f"write {path}: {format_offset(seconds).strip()}")
-        directory = os.path.dirname(path) or "/"
         try:
             current = os.stat(path)
         except FileNotFoundError:
             current = None
         except OSError as exc:
             raise FaunaDBError(f"Cannot read {path}: {exc}") from None
+        text = format_offset(seconds).encode()
         try:
-            fd, tmp = tempfile.mkstemp(prefix=".faketime.", dir=directory)
-            try:
-                with os.fdopen(fd, "w") as handle:
-                    handle.write(format_offset(seconds))
-                if current is not None:
-                    os.chown(tmp, current.st_uid, current.st_gid)
-                    os.chmod(tmp, current.st_mode & 0o7777)
-                else:
-                    os.chmod(tmp, 0o644)
-                # Atomic: libfaketime re-reads the file every second.
-                os.replace(tmp, path)
-            except BaseException:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-                raise
+            # Atomic: libfaketime re-reads the file every second.
+            replace_file(
+                path, lambda handle: handle.write(text), prefix=".faketime.",
+                mode=0o644 if current is None else current.st_mode & 0o7777,
+                owner=None if current is None else (current.st_uid, current.st_gid),
+            )  # fmt: skip
         except OSError as exc:
             raise FaunaDBError(f"Cannot write {path}: {exc}") from None
 

@@ -12,7 +12,6 @@ import math
 import os
 import random
 import re
-import tempfile
 import threading
 import time
 import traceback
@@ -21,7 +20,7 @@ from collections import Counter, deque
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
-from ansible.module_utils.faunadb_common import FaunaDBError
+from ansible.module_utils.faunadb_common import FaunaDBError, replace_file
 
 try:
     with warnings.catch_warnings():
@@ -60,6 +59,9 @@ RECENT_ACKS = 32  # reads pick one of the last this many acknowledged writes
 VERIFY_BATCH = 100  # ids checked per verification query
 VERIFY_RETRY_S = 0.5
 NAMED_IDS = 50  # lost ids named in the result (all of them are in the journal)
+PING_PATH = "/ping?scope=write"
+DETAIL_CHARS = 200  # a failed ping's detail; the whole body is no evidence worth keeping
+WINDOW_KEYS = ("name", "start_epoch", "end_epoch")
 
 
 # -- identities ----------------------------------------------------------------------
@@ -166,6 +168,23 @@ class Schedule:
             return slot, self.due(slot)
 
 
+def ping_schedule(start, interval, bound):
+    """Ping k is due at start + k * interval for the run's bound. One pinger sends them one at a
+    time: a ping that takes long delays the next, and one more than half an interval late is
+    skipped, so the pings never come in a burst and stay about an interval apart."""
+    return Schedule(start, 1 / interval, max(1, math.ceil(round(bound / interval, 6))),
+                    tolerance=min(LATE_TOLERANCE_S, interval / 2))
+
+
+def ping_loop(schedule, send, clock, wait):
+    """Send the schedule's pings one at a time; ``wait(seconds)`` returns True to stop."""
+    while True:
+        taken = schedule.take(clock())
+        if taken is None or wait(max(0.0, taken[1] - clock())):
+            return
+        send()
+
+
 # -- classification ------------------------------------------------------------------
 
 
@@ -212,6 +231,29 @@ def classify(kind, exc):
     return "other", f"{type(exc).__name__}: {exc}"
 
 
+def _error_text(body):
+    """'code: description' of FaunaDB's first error in body, '' when it has none."""
+    try:
+        error = json.loads(body)["errors"][0]
+        return f"{error['code']}: {error.get('description', '')}".rstrip(": ")
+    except (TypeError, ValueError, KeyError, IndexError):
+        return ""
+
+
+def ping_outcome(status, body=None, exc=None):
+    """(ok, detail) of one write ping: ok only on HTTP 200; detail None when ok."""
+    if exc is not None:
+        if HAS_FAUNADB and isinstance(exc, requests.exceptions.RequestException):
+            detail = classify(READ, exc)[1]
+        else:
+            detail = type(exc).__name__
+    elif status == 200:
+        return True, None
+    else:
+        detail = f"{status} {_error_text(body)}".rstrip()
+    return False, detail[:DETAIL_CHARS]
+
+
 # -- statistics ----------------------------------------------------------------------
 
 
@@ -228,6 +270,10 @@ def latency_stats(values):
             "max": max(values) if values else None, "count": len(values)}
 
 
+def latency_brief(values):
+    return {k: v for k, v in latency_stats(values).items() if k != "count"}
+
+
 def settles(record):
     """'ok', 'failed' or 'indeterminate' for one request record."""
     if record["outcome"] == "ok":
@@ -237,25 +283,37 @@ def settles(record):
     return "failed"
 
 
-def per_second(records, duration):
+def per_second(records, duration, pings=()):
     """One entry per second of the run (by send time), empty seconds included."""
     seconds = max(math.ceil(round(duration, 6)), 0)
-    if records:
-        seconds = max(seconds, int(max(r["t"] for r in records)) + 1)
-    buckets = [{"t": s, "requests": 0, "ok": 0, "failed": 0, "indeterminate": 0, "_lat": []}
-               for s in range(seconds)]
+    if records or pings:
+        seconds = max(seconds, int(max(r["t"] for r in [*records, *pings])) + 1)
+    buckets = [{"t": s, "requests": 0, "ok": 0, "failed": 0, "indeterminate": 0, "_lat": [],
+                "pings": 0, "pings_failed": 0} for s in range(seconds)]
     for r in records:
         bucket = buckets[max(0, int(r["t"]))]
         bucket["requests"] += 1
         bucket[settles(r)] += 1
         if r["outcome"] == "ok":
             bucket["_lat"].append(r["latency_ms"])
+    for p in pings:
+        bucket = buckets[max(0, int(p["t"]))]
+        bucket["pings"] += 1
+        bucket["pings_failed"] += not p["ok"]
     for bucket in buckets:
         bucket["p99_ms"] = percentile(bucket.pop("_lat"), 99)
     return buckets
 
 
-def summarize(records, *, duration, planned, skipped, elapsed):
+def ping_summary(pings, skipped=0):
+    """Counts of the write pings; latency of all of them (a timed-out one: until it gave up)."""
+    failed_t = [p["t"] for p in pings if not p["ok"]]
+    return {"sent": len(pings), "ok": len(pings) - len(failed_t), "failed": len(failed_t),
+            "skipped": skipped, "latency_ms": latency_brief([p["latency_ms"] for p in pings]),
+            "failed_t": failed_t[:NAMED_IDS]}
+
+
+def summarize(records, *, duration, planned, skipped, elapsed, pings=(), pings_skipped=0):
     """The run's counts, latencies and timeline; lost_writes stays None until verify."""
     by_kind = {kind: Counter(r["outcome"] for r in records if r["kind"] == kind)
                for kind in (WRITE, READ)}
@@ -281,8 +339,41 @@ def summarize(records, *, duration, planned, skipped, elapsed):
         "latency_ms_by_kind": {kind: latency_stats(v) for kind, v in ok_latency.items()},
         "late_ms": {"p50": percentile(late, 50), "max": max(late) if late else None},
         "elapsed_s": round(elapsed, 3),
-        "per_second": per_second(records, duration),
+        "pings": ping_summary(pings, pings_skipped),
+        "per_second": per_second(records, duration, pings),
     }
+
+
+def window_stats(journal, windows, lost_ids):
+    """Each window's requests and pings, by send time (started_epoch + t) in [start, end)."""
+    epoch = journal_started_epoch(journal)
+    requests_ = journal.get("requests") or []
+    pings = journal.get("pings") or []
+    stats = []
+    for w in windows:
+        def inside(item, w=w):
+            # Both are rounded to the millisecond: a request at start_epoch is in, whatever
+            # the float sum makes of it.
+            return w["start_epoch"] <= round(epoch + item["t"], 3) < w["end_epoch"]
+
+        sent = [r for r in requests_ if inside(r)]
+        writes = [r for r in sent if r["kind"] == WRITE]
+        acked = [r for r in writes if r["outcome"] == "ok"]
+        reads = [r for r in sent if r["kind"] == READ]
+        settled = Counter(settles(r) for r in sent)
+        in_pings = [p for p in pings if inside(p)]
+        stats.append({
+            "name": w["name"], "start_epoch": w["start_epoch"], "end_epoch": w["end_epoch"],
+            "requests": len(sent), "ok": settled["ok"], "failed": settled["failed"],
+            "indeterminate": settled["indeterminate"],
+            "writes": len(writes), "acked_writes": len(acked),
+            "write_success_pct": round(100 * len(acked) / len(writes), 2) if writes else None,
+            "reads": len(reads), "reads_ok": sum(1 for r in reads if r["outcome"] == "ok"),
+            "latency_ms": latency_brief([r["latency_ms"] for r in sent if r["outcome"] == "ok"]),
+            "pings": len(in_pings), "pings_failed": sum(1 for p in in_pings if not p["ok"]),
+            "lost_writes": sum(1 for r in acked if r["id"] in lost_ids),
+        })
+    return stats
 
 
 # -- the database, through the driver --------------------------------------------------
@@ -373,17 +464,37 @@ def session_factory(url, secret, collection, request_timeout, validate_certs=Tru
     return connect
 
 
+def ping_factory(url, request_timeout, validate_certs=True):
+    """ping() for Workload: GET url/ping?scope=write, no key, -> (status, body) or raises."""
+    parse_url(url)
+    session = requests.Session()
+    session.verify = validate_certs
+    if not validate_certs:
+        warnings.filterwarnings("ignore", category=InsecureRequestWarning)
+    target = url.rstrip("/") + PING_PATH
+    timeout = (min(CONNECT_TIMEOUT_S, request_timeout), request_timeout)
+
+    def ping():
+        response = session.get(target, timeout=timeout, allow_redirects=False)
+        return response.status_code, response.text
+
+    return ping
+
+
 # -- the run -------------------------------------------------------------------------
 
 
 class Workload:
     """``clients`` threads sharing one Schedule; every request recorded and classified.
 
-    ``connect()`` gives each thread its own session (create(id, data), get(id)).
+    ``connect()`` gives each thread its own session (create(id, data), get(id)). With
+    ``ping`` (-> (status, body) or raises) and ``ping_interval`` > 0, one more thread sends
+    write pings alongside; they are evidence of availability, not requests.
     """
 
     def __init__(self, connect, *, run_id, rate, duration, max_requests, clients=4,
-                 read_ratio=0.2, request_timeout=10.0, clock=time.monotonic, sleep=time.sleep):
+                 read_ratio=0.2, request_timeout=10.0, clock=time.monotonic, sleep=time.sleep,
+                 ping=None, ping_interval=1.0, wall=time.time):
         self.connect = connect
         self.run_id = run_id
         self.rate = rate
@@ -393,6 +504,9 @@ class Workload:
         self.request_timeout = request_timeout
         self.clock = clock
         self.sleep = sleep
+        self.ping = ping if ping_interval and ping_interval > 0 else None
+        self.ping_interval = ping_interval
+        self.wall = wall
         self.planned = planned_requests(rate, duration, max_requests)
         self.give_up_after = run_bound(duration, request_timeout)  # seconds after the start
         self.records = []
@@ -402,6 +516,11 @@ class Workload:
         self.counts = Counter()
         self.schedule = None
         self.start = None
+        self.started_epoch = None  # wall time at start: t maps to started_epoch + t
+        self.pings = []
+        self.ping_schedule = None
+        self._ping_sent = None  # send time of the ping under way
+        self._stop = threading.Event()
         self._last_progress = None  # (time, requests done) at the previous progress()
         self._lock = threading.Lock()
         self._running = 0
@@ -479,6 +598,35 @@ class Workload:
                 if self._running == 0:
                     self._all_done.set()
 
+    # the pinger --------------------------------------------------------------------
+    def _ping_record(self, sent, done, status, ok, detail):
+        return {"t": round(sent - self.start, 3), "ok": ok, "status": status, "detail": detail,
+                "latency_ms": round((done - sent) * 1000, 1)}
+
+    def _send_ping(self):
+        sent = self.clock()
+        with self._lock:
+            self._ping_sent = sent
+        status, body, error = None, None, None
+        try:
+            status, body = self.ping()
+        except Exception as exc:  # refused, reset, timed out: the ping failed, say how
+            error = exc
+        done = self.clock()
+        ok, detail = ping_outcome(status, body, error)
+        with self._lock:
+            if self._closed:  # the run gave up on it and counted it already
+                return
+            self._ping_sent = None
+            self.pings.append(self._ping_record(sent, done, status, ok, detail))
+
+    def _pinger(self):
+        try:
+            ping_loop(self.ping_schedule, self._send_ping, self.clock, self._stop.wait)
+        except Exception as exc:  # a bug: say so, the requests go on
+            with self._lock:
+                self.client_errors.append(f"pinger: {type(exc).__name__}: {exc}")
+
     # the whole run ---------------------------------------------------------------------
     def progress(self, done=False):
         now = self.clock()
@@ -486,6 +634,8 @@ class Workload:
             counts = dict(self.counts)
             requests_done = len(self.records)
             in_flight = len(self.in_flight)
+            pings = len(self.pings)
+            pings_failed = sum(1 for p in self.pings if not p["ok"])
         elapsed = max(0.0, now - self.start) if self.start else 0.0
         last = self._last_progress or (self.start or now, 0)
         rate = (requests_done - last[1]) / (now - last[0]) if now > last[0] else 0.0
@@ -495,22 +645,33 @@ class Workload:
             "requests": requests_done, "ok": counts.get("ok", 0),
             "failed": counts.get("failed", 0), "indeterminate": counts.get("indeterminate", 0),
             "in_flight": in_flight, "skipped": self.schedule.skipped if self.schedule else 0,
-            "rate_per_s": round(rate, 1), "done": done,
+            "rate_per_s": round(rate, 1), "pings": pings, "pings_failed": pings_failed,
+            "done": done,
         }
         snap["line"] = (
             f"{snap['elapsed_s']:.0f}/{self.duration:g} s: {requests_done}/{self.planned} "
             f"requests, {snap['ok']} ok, {snap['failed']} failed, {snap['indeterminate']} "
-            f"indeterminate, {snap['rate_per_s']:.0f}/s" + (" (done)" if done else "")
+            f"indeterminate, {snap['rate_per_s']:.0f}/s"
+            + (f", {pings_failed}/{pings} write pings failed" if pings_failed else "")
+            + (" (done)" if done else "")
         )
         return snap
 
     def run(self, on_progress=None, interval=1.0):
-        """Run to the end (at most give_up_after s); returns (summary, request records)."""
+        """Run to the end (at most give_up_after s); returns (summary, request records).
+        The write pings are in self.pings, the wall time of t=0 in self.started_epoch."""
         self.start = self.clock() + 0.1  # every thread started before the first slot is due
+        self.started_epoch = round(self.wall() + 0.1, 3)
         self.schedule = Schedule(self.start, self.rate, self.planned)
         self._running = self.clients
         threads = [threading.Thread(target=self._client, args=(c,), daemon=True,
                                     name=f"workload-{c}") for c in range(self.clients)]
+        pinger = None
+        if self.ping:
+            self.ping_schedule = ping_schedule(self.start, self.ping_interval,
+                                               self.give_up_after)
+            pinger = threading.Thread(target=self._pinger, daemon=True, name="workload-ping")
+            threads.append(pinger)
         for t in threads:
             t.start()
         give_up = self.start + self.give_up_after
@@ -518,6 +679,9 @@ class Workload:
             self._all_done.wait(max(0.0, min(interval, give_up - self.clock())))
             if on_progress and not self._all_done.is_set():
                 on_progress(self.progress())
+        self._stop.set()
+        if pinger:  # its last ping may still be waiting: within the run's bound, not beyond
+            pinger.join(max(0.0, give_up - self.clock()))
         elapsed = self.clock() - self.start
         with self._lock:
             stuck = dict(self.in_flight)
@@ -527,13 +691,19 @@ class Workload:
             self._record(self._make_record(cid, request, self.clock(), "timeout",
                                            "still unanswered when the run ended"))
         with self._lock:
+            if self._ping_sent is not None:
+                self.pings.append(self._ping_record(self._ping_sent, self.clock(), None, False,
+                                                    "still unanswered when the run ended"))
             self._closed = True
             self.records.sort(key=lambda r: (r["t"], r["i"]))
             records = list(self.records)
+            self.pings.sort(key=lambda p: p["t"])
         if on_progress:
             on_progress(self.progress(done=True))
         summary = summarize(records, duration=self.duration, planned=self.planned,
-                            skipped=self.schedule.skipped, elapsed=elapsed)
+                            skipped=self.schedule.skipped, elapsed=elapsed, pings=self.pings,
+                            pings_skipped=self.ping_schedule.skipped if self.ping else 0)
+        summary["started_epoch"] = self.started_epoch
         summary["client_errors"] = list(self.client_errors)
         return summary, records
 
@@ -546,7 +716,8 @@ def plan(params, run_id):
         "url": params["url"], "collection": params["collection"], "rate": params["rate"],
         "duration": params["duration"], "max_requests": params["max_requests"],
         "clients": params["clients"], "read_ratio": params["read_ratio"],
-        "request_timeout": params["request_timeout"], "planned_requests": planned,
+        "request_timeout": params["request_timeout"],
+        "ping_interval": params.get("ping_interval"), "planned_requests": planned,
         "planned_reads_at_most": reads, "planned_writes_at_least": planned - reads,
         "ids": [doc_id(run_id, 0), doc_id(run_id, max(planned - 1, 0))],
         "seconds_at_most": round(run_bound(params["duration"], params["request_timeout"]), 1),
@@ -571,19 +742,65 @@ def validate(params):
         problems.append("request_timeout must be above 0")
     if not params["verify_timeout"] > 0:
         problems.append("verify_timeout must be above 0")
+    if not (params.get("ping_interval") or 0) >= 0:
+        problems.append("ping_interval must be 0 (no pings) or above")
+    if params.get("windows") and params["action"] != "verify":
+        problems.append("windows are for action=verify (they are computed from the journal)")
+    problems += check_windows(params.get("windows"))[1]
     if problems:
         raise FaunaDBError("; ".join(problems))
+
+
+def _epoch(value):
+    """value as a finite float, None if it is no number (a bool is none either)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def check_windows(windows):
+    """(windows as {name, start_epoch, end_epoch} with float bounds, problems found)."""
+    good, problems = [], []
+    allowed = "name (non-empty string), start_epoch and end_epoch (seconds since the epoch)"
+    for i, window in enumerate(windows or []):
+        where = f"windows[{i}]"
+        if not isinstance(window, dict):
+            problems.append(f"{where} must be a dict with {allowed}")
+            continue
+        unknown = sorted(str(k) for k in window if k not in WINDOW_KEYS)
+        if unknown:
+            problems.append(f"{where} has unknown keys {', '.join(unknown)}: "
+                            f"allowed are {allowed}")
+        name = window.get("name")
+        if not isinstance(name, str) or not name.strip():
+            problems.append(f"{where}.name must be a non-empty string, got {name!r}")
+        bounds = {key: _epoch(window.get(key)) for key in WINDOW_KEYS[1:]}
+        for key, value in bounds.items():
+            if value is None:
+                problems.append(f"{where}.{key} must be a number (seconds since the epoch, "
+                                f"like the run's started_epoch), got {window.get(key)!r}")
+        if None not in bounds.values() and bounds["end_epoch"] < bounds["start_epoch"]:
+            problems.append(f"{where}.end_epoch ({bounds['end_epoch']}) must be at least "
+                            f"start_epoch ({bounds['start_epoch']})")
+        good.append({"name": name, **bounds})
+    return good, problems
 
 
 # -- verification --------------------------------------------------------------------
 
 
-def verify_journal(journal, exists_many, timeout, clock=time.monotonic, sleep=time.sleep):
+def verify_journal(journal, exists_many, timeout, clock=time.monotonic, sleep=time.sleep, *,
+                   windows=()):
     """Read back every write of the journal's run; count what was lost or applied anyway.
 
     ``exists_many(ids)`` answers one boolean per id or raises. Failed batches
     are retried until ``timeout`` seconds have passed; ids never checked are
-    reported as unverified (``complete`` is then false).
+    reported as unverified (``complete`` is then false). ``windows`` (checked
+    ones, see check_windows) get their own counts, see window_stats.
     """
     requests_ = journal.get("requests") or []
     writes = {r["id"]: r["outcome"] for r in requests_ if r["kind"] == WRITE}
@@ -627,9 +844,20 @@ def verify_journal(journal, exists_many, timeout, clock=time.monotonic, sleep=ti
         "indeterminate_applied_by_outcome": dict(sorted(applied.items())),
         "query_errors": dict(sorted(errors.items())),
         "last_error": last_error,
+        "windows": window_stats(journal, windows, set(lost)) if windows else [],
         "elapsed_s": round(clock() - start, 3),
         "verified_at": utc_now(),
     }
+
+
+def journal_started_epoch(journal):
+    """Wall time of the run's t=0; journals written before it was kept have none."""
+    run = journal.get("run") or {}
+    epoch = run.get("started_epoch", (journal.get("summary") or {}).get("started_epoch"))
+    if _epoch(epoch) is None:
+        raise FaunaDBError("The journal has no started_epoch (written by an older version of "
+                           "the module): windows cannot be placed in it; run the workload again")
+    return float(epoch)
 
 
 def verified_workload(journal, verification):
@@ -669,18 +897,8 @@ def to_text(data, level=0):
 
 def write_json(path, data):
     """Replace path atomically (a reader polling it never sees half a file)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(to_text(data))
-            fh.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    text = to_text(data) + "\n"
+    replace_file(path, lambda handle: handle.write(text.encode("utf-8")), prefix=".tmp-json-")
 
 
 def load_journal(path):

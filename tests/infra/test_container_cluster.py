@@ -16,22 +16,11 @@ import docker
 import pytest
 import testinfra
 import yaml
-from testinfra.utils.ansible_runner import AnsibleRunner
+from molecule_inventory import nodes_and_lbs
 
 IN_SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME") == "default"
 pytestmark = pytest.mark.skipif(not IN_SCENARIO, reason="runs in molecule verify -s default")
-# The scenario links its inventory into the ephemeral inventory directory.
-INVENTORY = os.path.join(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", ""), "inventory")
-
-
-def _inventory():
-    runner = AnsibleRunner(INVENTORY)
-    nodes = {name: runner.get_variables(name) for name in runner.get_hosts("faunadb_nodes")}
-    lbs = {name: runner.get_variables(name) for name in runner.get_hosts("faunadb_lb")}
-    return nodes, lbs
-
-
-NODES, LBS = _inventory() if IN_SCENARIO else ({}, {})
+NODES, LBS = nodes_and_lbs(IN_SCENARIO)
 
 
 def listening(host, port: int) -> set[str]:

@@ -244,6 +244,11 @@ def kinds(steps):
         ("stopped", node(), ["stop"]),
         ("stopped", node(paused=True), ["resume", "stop"]),
         ("stopped", node(running=False), []),
+        ("restarted", node(), ["restart"]),
+        ("restarted", node(paused=True), ["resume", "restart"]),
+        ("restarted", node(running=False, restarting=True), ["restart"]),
+        ("restarted", node(running=False, exit_code=137), ["start"]),
+        ("restarted", node(running=False, cut_off=True, skew=300), ["start"]),
         ("killed", node(), ["kill"]),
         ("killed", node(paused=True), ["kill"]),
         ("killed", node(running=False, restarting=True), ["kill"]),
@@ -282,6 +287,10 @@ def test_plan(op, before, steps):
     assert kinds(planned) == steps
     if op in ("started", "healed"):
         assert after["running"] or after["restarting"]
+    if op == "restarted":
+        assert (after["running"], after["paused"], after["restarting"]) == (True, False, False)
+        # Nothing but the process: a cut-off or skewed node stays so.
+        assert (after["cut_off"], after["skew"]) == (before["cut_off"], before["skew"])
     if op in ("stopped", "killed"):
         assert after["running"] is False and after["paused"] is False
     if op == "healed":
@@ -318,6 +327,7 @@ def test_plan_cut_off_that_differs_is_redone_and_healed_without_network_leaves_i
         ("skewed", node(clock_hook=dict(preloaded=True, file="/var/lib/other")), "/var/lib/other"),
         ("skewed", node(clock_hook=dict(preloaded=True, file=None)), "names no timestamp file"),
         ("killed", node(exists=False), "does not exist"),
+        ("restarted", node(exists=False), "does not exist"),
         ("healed", node(exists=False), "does not exist"),
     ],
 )
@@ -391,6 +401,36 @@ def test_check_mode_predicts_and_changes_nothing():
     assert again["changed"] is False
 
 
+def test_restarted_acts_every_time_and_check_mode_only_predicts():
+    fake = FakeOps(paused=True)
+    check = run_operation(fake, "restarted", check_mode=True)
+    assert (check["changed"], check["actions"], check["commands"]) == (
+        True, ["resume", "restart"], [])  # fmt: skip
+    assert check["paused"] is True and fake.calls == []
+    first = run_operation(fake, "restarted")
+    assert (first["changed"], first["actions"]) == (True, ["resume", "restart"])
+    assert first["commands"] == ["fake resume", "fake restart"]
+    assert (first["running"], first["paused"]) == (True, False)
+    second = run_operation(fake, "restarted")
+    assert (second["changed"], second["actions"], second["commands"]) == (
+        True, ["restart"], ["fake restart"])  # fmt: skip
+    assert second["diff"] == dict(
+        before=dict(running=True, paused=False, skew=0, cut_off=False),
+        after=dict(running=True, paused=False, skew=0, cut_off=False),
+    )
+    run_operation(fake, "killed")
+    started = run_operation(fake, "restarted")
+    assert (started["actions"], started["running"]) == (["start"], True)
+    assert fake.calls == ["resume", "restart", "restart", "kill", "start"]
+
+
+def test_restarted_that_leaves_the_node_down_fails_with_what_was_found():
+    fake = FakeOps(running=False, exit_code=1, stuck={"start"})
+    with pytest.raises(FaunaDBError, match="exited with code 1") as exc:
+        run_operation(fake, "restarted", sleep=lambda s: None, clock=iter(range(100)).__next__)
+    assert exc.value.details["actions"] == ["start"]
+
+
 def test_a_step_that_does_not_take_fails_with_what_was_found():
     fake = FakeOps(stuck={"kill"})
     with pytest.raises(FaunaDBError) as exc:
@@ -419,14 +459,18 @@ def test_each_state_twice_on_the_fake():
 
 def inspect(*, running=True, paused=False, restarting=False, exit_code=0, networks=("fdb",),
             env=("LD_PRELOAD=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
-                 "FAKETIME_TIMESTAMP_FILE=/etc/faunadb/faketime.rc")):  # fmt: skip
+                 "FAKETIME_TIMESTAMP_FILE=/etc/faunadb/faketime.rc"),
+            stop_timeout=None):  # fmt: skip
+    config = {"Env": list(env)}
+    if stop_timeout is not None:
+        config["StopTimeout"] = stop_timeout
     return {
         "State": {"Status": "paused" if paused else ("running" if running else "exited"),
                   "Running": running or restarting, "Paused": paused,
                   "Restarting": restarting, "ExitCode": exit_code,
                   "Pid": 4321 if running else 0},  # fmt: skip
         "RestartCount": 0,
-        "Config": {"Env": list(env)},
+        "Config": config,
         "NetworkSettings": {"Networks": {n: {"IPAddress": "172.30.98.11"} for n in networks}},
     }
 
@@ -537,6 +581,54 @@ def test_docker_ops_make_the_calls_the_docker_cli_would():
     ]
     assert ops.commands[:2] == ["docker kill --signal SIGKILL n1", "docker stop --time 40 n1"]
     assert "docker network connect --ip 172.30.98.11 fdb n1" in ops.commands
+
+
+@pytest.mark.parametrize(
+    "stop_timeout, container_timeout, timeout, cli",
+    [
+        (40, 20, 40, "docker restart --time 40 n1"),
+        (0, None, 0, "docker restart --time 0 n1"),
+        # Like `docker restart` without -t: the container's own stop timeout...
+        (None, 45, 45, "docker restart n1"),
+        # ... and the engine's 10 s for a container created without one.
+        (None, None, 10, "docker restart n1"),
+    ],
+)
+def test_docker_restart_waits_the_stop_timeout(stop_timeout, container_timeout, timeout, cli):
+    api = FakeAPI(inspect(stop_timeout=container_timeout))
+    ops = docker_ops(api, stop_timeout=stop_timeout)
+    ops.restart()
+    assert [c for c in api.calls if c[0] != "inspect"] == [("restart", "n1", {"timeout": timeout})]
+    assert ops.commands == [cli]
+
+
+def test_docker_restarted_resumes_a_paused_container_first():
+    api = FakeAPI(inspect(paused=True))
+    ops = docker_ops(api)
+    result = run_operation(ops, "restarted", check_mode=True)
+    assert (result["changed"], result["actions"]) == (True, ["resume", "restart"])
+    assert [c for c in api.calls if c[0] != "inspect"] == []
+    api.calls.clear()
+    api.info = inspect()  # the fake engine does not change state: show it as restarted
+    ops.resume()
+    ops.restart()
+    assert [c[0] for c in api.calls if c[0] != "inspect"] == ["unpause", "restart"]
+    assert ops.commands == ["docker unpause n1", "docker restart n1"]
+
+
+def test_docker_restart_failure_is_a_message():
+    api = FakeAPI(inspect())
+    api.fail["restart"] = docker.errors.APIError(
+        "conflict", explanation="Cannot restart container n1: container is paused"
+    )
+    with pytest.raises(FaunaDBError) as exc:
+        docker_ops(api).restart()
+    assert "docker restart failed" in exc.value.msg and "is paused" in exc.value.msg
+
+
+def test_docker_restarted_of_a_missing_container_fails_even_in_check_mode():
+    with pytest.raises(FaunaDBError, match="does not exist"):
+        run_operation(docker_ops(FakeAPI(None)), "restarted", check_mode=True)
 
 
 def test_docker_kill_of_a_restarting_container_stops_it():
@@ -688,6 +780,51 @@ def test_service_kill_is_sigkill_then_stop(service_host):
     ]
 
 
+def test_service_restart_is_systemctl_restart(service_host):
+    host, make, proc, _ = service_host
+    ops = make()
+    ops.restart()
+    assert ops.commands == ["systemctl restart faunadb"]
+    # A frozen unit is thawed first: SIGTERM would wait on a stopped process.
+    for pid in (500, 501):
+        (proc / str(pid) / "stat").write_text(f"{pid} (python3) T 1 500 500 0 -1\n")
+    host.calls.clear()
+    check = run_operation(make(), "restarted", check_mode=True)
+    assert (check["changed"], check["actions"], check["commands"]) == (
+        True, ["resume", "restart"], [])  # fmt: skip
+    assert [c for c in host.calls if c[0] == "systemctl" and c[1] != "show"] == []
+
+
+def test_service_restarted_starts_a_stopped_unit(service_host):
+    host, make, _, _ = service_host
+    host.show = SHOW_KILLED
+
+    def run(argv, env=None, timeout=None):
+        if argv[:2] == ["systemctl", "start"]:
+            host.show = SHOW_ACTIVE.format(pid=600, skew_file="/x")
+        return FakeHost.run(host, argv)
+
+    host.run = run
+    result = run_operation(make(), "restarted")
+    assert (result["changed"], result["actions"], result["commands"]) == (
+        True, ["start"], ["systemctl start faunadb"])  # fmt: skip
+    assert result["running"] is True and result["pid"] == 600
+
+
+def test_service_probe_of_a_missing_unit_is_not_an_error(service_host):
+    host, make, _, _ = service_host
+    # What systemd 252 prints for a unit that was never installed (rc 0).
+    host.show = (
+        "LoadState=not-found\nActiveState=inactive\nSubState=dead\nMainPID=0\n"
+        "ExecMainStatus=0\nExecMainCode=0\nControlGroup=\nEnvironment=\nNRestarts=0\n"
+    )
+    result = run_operation(make(), "probe")
+    assert (result["exists"], result["running"], result["changed"]) == (False, False, False)
+    assert result["status"] == "absent"
+    with pytest.raises(FaunaDBError, match="does not exist"):
+        run_operation(make(), "restarted", check_mode=True)
+
+
 def test_service_cut_off_adds_missing_rules_and_restore_removes_only_tagged(service_host):
     host, make, _, _ = service_host
     ops = make()
@@ -823,6 +960,18 @@ def test_main_check_mode_acts_on_nothing(run_main):
     assert result["diff"]["after"]["skew"] == 300 and fake.calls == []
 
 
+def test_main_restarted_check_mode_predicts_then_restarts_each_time(run_main):
+    fake = FakeOps()
+    check, _ = run_main(dict(state="restarted"), fake, check_mode=True, diff=True)
+    assert (check["changed"], check["actions"], check["commands"]) == (True, ["restart"], [])
+    assert fake.calls == []
+    for _ in range(2):
+        result, _ = run_main(dict(state="restarted"), fake)
+        assert (result["changed"], result["actions"]) == (True, ["restart"])
+        assert result["commands"] == ["fake restart"] and result["running"] is True
+    assert fake.calls == ["restart", "restart"]
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -837,6 +986,8 @@ def test_main_check_mode_acts_on_nothing(run_main):
         (dict(state="healed", executor="docker", container="n1", network="fdb",
               address="fd00::1"), "IPv4"),
         (dict(state="started", executor="docker"), "missing: container"),
+        (dict(state="restarted", executor="docker", container="n1", stop_timeout=-1),
+         "stop_timeout must be 0 or more"),
     ],
 )  # fmt: skip
 def test_main_refuses_bad_input_before_touching_the_node(run_main, args, message):

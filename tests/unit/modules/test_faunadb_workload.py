@@ -251,11 +251,16 @@ def test_per_second_timeline_has_every_second():
     records = [record(0.1, latency=3), record(0.5, latency=9),
                record(1.2, outcome="timeout", latency=10000),
                record(1.3, kind="read", outcome="timeout")]
-    timeline = wl.per_second(records, duration=3)
+    pings = [{"t": 0.0, "ok": True}, {"t": 1.0, "ok": False}, {"t": 2.0, "ok": False},
+             {"t": 2.9, "ok": True}]
+    timeline = wl.per_second(records, duration=3, pings=pings)
     assert timeline == [
-        {"t": 0, "requests": 2, "ok": 2, "failed": 0, "indeterminate": 0, "p99_ms": 9},
-        {"t": 1, "requests": 2, "ok": 0, "failed": 1, "indeterminate": 1, "p99_ms": None},
-        {"t": 2, "requests": 0, "ok": 0, "failed": 0, "indeterminate": 0, "p99_ms": None},
+        {"t": 0, "requests": 2, "ok": 2, "failed": 0, "indeterminate": 0, "p99_ms": 9,
+         "pings": 1, "pings_failed": 0},
+        {"t": 1, "requests": 2, "ok": 0, "failed": 1, "indeterminate": 1, "p99_ms": None,
+         "pings": 1, "pings_failed": 1},
+        {"t": 2, "requests": 0, "ok": 0, "failed": 0, "indeterminate": 0, "p99_ms": None,
+         "pings": 2, "pings_failed": 1},
     ]
     # A request sent just after the end (late within the tolerance) gets its own second.
     assert len(wl.per_second([record(3.4)], duration=3)) == 4
@@ -580,8 +585,10 @@ def test_run_then_verify_through_main(tmp_path, secret_file, capsys):
     db = FakeDB()
     db.docs["stranger"] = {}
     factory = mock.Mock(return_value=db.session)
-    with mock.patch.object(faunadb_workload, "session_factory", factory):
-        run = call_main(base_args(tmp_path, secret_file), capsys=capsys)
+    pinger = mock.Mock(return_value=lambda: (200, '{ "resource": "Scope write is OK" }'))
+    with mock.patch.object(faunadb_workload, "session_factory", factory), \
+            mock.patch.object(faunadb_workload, "ping_factory", pinger):
+        run = call_main(base_args(tmp_path, secret_file, ping_interval=0.1), capsys=capsys)
     assert not run.get("failed"), run
     assert factory.call_args.args[1] == SECRET
     workload = run["workload"]
@@ -590,6 +597,11 @@ def test_run_then_verify_through_main(tmp_path, secret_file, capsys):
     journal = json.loads((tmp_path / "journal.json").read_text())
     assert journal["run"]["run_id"] == RUN and len(journal["requests"]) == 60
     assert journal["summary"] == workload
+    assert pinger.call_args.args == ("http://127.0.0.1:8443", 10.0, True)
+    assert workload["pings"]["sent"] == len(journal["pings"]) >= 3
+    assert workload["pings"]["failed"] == 0 and journal["run"]["ping_interval"] == 0.1
+    assert journal["run"]["started_epoch"] == workload["started_epoch"]
+    assert abs(workload["started_epoch"] - time.time()) < 60
     progress = json.loads((tmp_path / "progress.json").read_text())
     assert progress["done"] is True and progress["requests"] == 60
 

@@ -1,0 +1,64 @@
+"""Pure helpers of roles/chaos/files/testinfra/test_fault.py (loaded from its file: it is not a
+package, and its own tests need CHAOS_CHECKS, so they are not collected from here)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+_PATH = Path(__file__).resolve().parents[3] / "roles/chaos/files/testinfra/test_fault.py"
+_SPEC = importlib.util.spec_from_file_location("chaos_testinfra_fault", _PATH)
+fault = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(fault)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("Fri, 27 Nov 2026 16:44:22 GMT", 1795797862.0),
+        ("Friday, 27-Nov-26 16:44:22 GMT", 1795797862.0),  # RFC 850, obsolete
+        ("Fri Nov 27 16:44:22 2026", 1795797862.0),  # asctime, obsolete
+        ("", None),
+        (None, None),
+        ("yesterday", None),
+    ],
+)
+def test_parse_http_date(value, expected):
+    assert fault.parse_http_date(value) == expected
+
+
+def test_skew_error_uses_the_request_midpoint():
+    # Stamped 300 s ahead of the middle of a request sent at 100 and answered at 102.
+    assert fault.skew_error(401.0, 100.0, 102.0, 300) == 0.0
+    assert fault.skew_error(101.0, 100.0, 102.0, 300) == -300.0
+    assert fault.skew_error(396.0, 100.0, 102.0, -300) == 595.0
+
+
+@pytest.mark.parametrize(
+    ("docker_host", "local"),
+    [
+        ("unix:///var/run/docker.sock", True),
+        ("", True),
+        (None, True),
+        ("npipe:////./pipe/docker_engine", True),
+        ("tcp://127.0.0.1:2375", True),
+        ("tcp://localhost:2376", True),
+        ("tcp://10.0.0.5:2376", False),
+        ("tcp://127.0.0.2:23750", False),
+        ("ssh://deploy@vm1", False),
+    ],
+)
+def test_engine_is_local(docker_host, local):
+    assert fault.engine_is_local(docker_host) is local
+
+
+def test_tagged_rules():
+    lines = [
+        "-P INPUT ACCEPT",
+        "-A INPUT -s 10.0.0.11/32 -p tcp -m multiport --ports 7500,7501,8443 "
+        '-m comment --comment "faunadb_node cut_off" -j DROP',
+        "-A INPUT -i lo -j ACCEPT",
+    ]
+    assert fault.tagged_rules(lines) == [lines[1]]
