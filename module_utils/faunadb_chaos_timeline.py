@@ -10,7 +10,7 @@ import math
 import os
 import traceback
 
-from ansible.module_utils.faunadb_common import replace_file
+from ansible.module_utils.faunadb_common import finite_number, replace_file
 
 try:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -38,17 +38,6 @@ LOG_SCALE_RATIO = 50  # p99 drawn on a log scale when its max/min exceeds this
 PANEL_WIDTH_IN, PANEL_HEIGHT_IN, TITLE_HEIGHT_IN = 13.0, 3.8, 0.5
 X_LABEL = "seconds since the workload started"
 LABEL_MIN_GAP = 0.15  # labels whose starts are closer than this share of the x range stagger
-
-
-def number(value):
-    """A finite float from a JSON value (numbers, numeric strings), else None."""
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        result = float(value)
-    except (TypeError, ValueError):
-        return None
-    return result if math.isfinite(result) else None
 
 
 def _dict(value):
@@ -80,12 +69,12 @@ def per_second(journal):
     rows = []
     for item in _list(_dict(journal.get("workload")).get("per_second")):
         entry = _dict(item)
-        t = number(entry.get("t"))
+        t = finite_number(entry.get("t"))
         if t is None:
             continue
-        row = {"t": t, "p99_ms": number(entry.get("p99_ms"))}
+        row = {"t": t, "p99_ms": finite_number(entry.get("p99_ms"))}
         for key in ("ok", "failed", "indeterminate", "pings", "pings_failed"):
-            row[key] = number(entry.get(key)) or 0.0
+            row[key] = finite_number(entry.get(key)) or 0.0
         rows.append(row)
     return sorted(rows, key=lambda r: r["t"])
 
@@ -99,7 +88,7 @@ def phases(journal):
     result = []
     for item in recorded:
         phase = _dict(item)
-        start = number(phase.get("start_t"))
+        start = finite_number(phase.get("start_t"))
         if start is None:
             continue
         targets = [str(t) for t in _list(phase.get("targets"))]
@@ -107,22 +96,22 @@ def phases(journal):
         kind = phase.get("kind")
         result.append((str(name) if name is not None else "phase",
                        str(kind) if kind is not None else "", targets, start,
-                       number(phase.get("end_t"))))
+                       finite_number(phase.get("end_t"))))
     return result
 
 
 def heal_window(journal):
     """(start_t, end_t or None) of the heal, in workload seconds, or None when unknown."""
     heal = _dict(journal.get("heal"))
-    origin = number(_dict(journal.get("workload")).get("started_epoch"))
-    start = number(heal.get("start_epoch"))
+    origin = finite_number(_dict(journal.get("workload")).get("started_epoch"))
+    start = finite_number(heal.get("start_epoch"))
     if start is None:  # journals that only record the fault's end: the heal starts there
-        start = number(_dict(journal.get("fault")).get("end_epoch"))
+        start = finite_number(_dict(journal.get("fault")).get("end_epoch"))
     if origin is None or start is None:
         return None
-    end = number(heal.get("end_epoch"))
-    if end is None and number(heal.get("seconds")) is not None:
-        end = start + number(heal.get("seconds"))
+    end = finite_number(heal.get("end_epoch"))
+    if end is None and finite_number(heal.get("seconds")) is not None:
+        end = start + finite_number(heal.get("seconds"))
     return start - origin, (end - origin if end is not None else None)
 
 

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tempfile
@@ -113,3 +114,14 @@ def replace_file(path, write, mode=0o644, owner=None, prefix=".tmp-"):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def finite_number(value):
+    """value as a finite float (numbers, numeric strings), else None; a bool is no number."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None

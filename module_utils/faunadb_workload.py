@@ -20,7 +20,7 @@ from collections import Counter, deque
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
-from ansible.module_utils.faunadb_common import FaunaDBError, replace_file
+from ansible.module_utils.faunadb_common import FaunaDBError, finite_number, replace_file
 
 try:
     with warnings.catch_warnings():
@@ -751,17 +751,6 @@ def validate(params):
         raise FaunaDBError("; ".join(problems))
 
 
-def _epoch(value):
-    """value as a finite float, None if it is no number (a bool is none either)."""
-    if isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def check_windows(windows):
     """(windows as {name, start_epoch, end_epoch} with float bounds, problems found)."""
     good, problems = [], []
@@ -778,7 +767,7 @@ def check_windows(windows):
         name = window.get("name")
         if not isinstance(name, str) or not name.strip():
             problems.append(f"{where}.name must be a non-empty string, got {name!r}")
-        bounds = {key: _epoch(window.get(key)) for key in WINDOW_KEYS[1:]}
+        bounds = {key: finite_number(window.get(key)) for key in WINDOW_KEYS[1:]}
         for key, value in bounds.items():
             if value is None:
                 problems.append(f"{where}.{key} must be a number (seconds since the epoch, "
@@ -854,7 +843,7 @@ def journal_started_epoch(journal):
     """Wall time of the run's t=0; journals written before it was kept have none."""
     run = journal.get("run") or {}
     epoch = run.get("started_epoch", (journal.get("summary") or {}).get("started_epoch"))
-    if _epoch(epoch) is None:
+    if finite_number(epoch) is None:
         raise FaunaDBError("The journal has no started_epoch (written by an older version of "
                            "the module): windows cannot be placed in it; run the workload again")
     return float(epoch)
