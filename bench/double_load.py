@@ -34,26 +34,32 @@ goal is met (goals apply to the median); 2 when the measurement could not be mad
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import os
 import queue
-import statistics
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
 
+import ceiling as ceiling_mod
 import requests
-import yaml
-from requests.adapters import HTTPAdapter
+from benchlib import (
+    ROOT,
+    Cluster,
+    Table,
+    fmt,
+    lb_answers,
+    machine,
+    pct,
+    playbook,
+    read_inventory,
+    save,
+    utc_stamp,
+)
+from driver import make_client
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # the driver warns about FQL v4 on import
@@ -61,9 +67,6 @@ with warnings.catch_warnings():
     from faunadb.client import FaunaClient
     from faunadb.errors import BadRequest, FaunaError, NotFound, UnavailableError
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = ROOT / ".venv" / "bin"
-RESULTS = ROOT / "bench" / "results"
 COLLECTION = "bench"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -72,141 +75,6 @@ GOAL_RATE_EIGHT = 150.0
 GOAL_P99_EIGHT_MS = 250.0
 GOAL_IDLE_CPU_PCT = 5.0
 GOAL_RSS_MB = 60.0
-
-# The constructor asks pypi.org for a newer driver, with no timeout, every time a
-# client is made: offline (CI) that hangs or fails. It is no part of a query.
-FaunaClient.check_new_version = lambda self: None
-
-
-class _TimeoutAdapter(HTTPAdapter):
-    """The driver's `timeout` never reaches requests (Session has no default timeout),
-    so a hung request would block forever: give every request one."""
-
-    def __init__(self, timeout: float, **kwargs):
-        self._timeout = timeout
-        super().__init__(**kwargs)
-
-    def send(self, request, **kwargs):
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = (2.0, self._timeout)
-        return super().send(request, **kwargs)
-
-
-def make_client(target: tuple[str, int], key: str, timeout: float) -> FaunaClient:
-    client = FaunaClient(secret=key, domain=target[0], port=target[1], scheme="http")
-    client.session.mount("http://", _TimeoutAdapter(timeout, pool_connections=1, pool_maxsize=1))
-    return client
-
-
-# -- cluster: where it is, provisioning -------------------------------------------
-
-
-@dataclass
-class Cluster:
-    name: str
-    lb: tuple[str, int]
-    nodes: list[str]  # container names
-    key_file: Path
-
-
-def read_inventory(inventory: str) -> Cluster:
-    out = subprocess.run([str(BIN / "ansible-inventory"), "-i", inventory, "--list"],
-                         cwd=ROOT, capture_output=True, text=True, check=True, timeout=120)
-    inv = json.loads(out.stdout)
-    hostvars = inv["_meta"]["hostvars"]
-    defaults = yaml.safe_load((ROOT / "roles/faunadb_lb/defaults/main.yml").read_text())
-
-    def members(group: str) -> list[str]:
-        entry = inv.get(group, {})
-        hosts = list(entry.get("hosts", []))
-        for child in entry.get("children", []):
-            hosts += members(child)
-        return hosts
-
-    lb_host = members("faunadb_lb")[0]
-    lb_vars = hostvars.get(lb_host, {})
-    nodes = [hostvars.get(h, {}).get("faunadb_container", h) for h in members("faunadb_nodes")]
-    name = lb_vars.get("faunadb_cluster_name", "fauna")
-    lb = (lb_vars.get("faunadb_lb_publish_address", defaults["faunadb_lb_publish_address"]),
-          int(lb_vars.get("faunadb_lb_publish_port", defaults["faunadb_lb_publish_port"])))
-    key_file = Path(inventory).resolve().parent / ".secrets" / f"{name}.root_key"
-    return Cluster(name, lb, nodes, key_file)
-
-
-def lb_answers(lb: tuple[str, int]) -> bool:
-    url = f"http://{lb[0]}:{lb[1]}/ping?scope=write"
-    try:
-        with urllib.request.urlopen(url, timeout=3) as resp:  # noqa: S310 - http on loopback
-            return resp.status == 200
-    except (OSError, urllib.error.URLError):
-        return False
-
-
-def playbook(inventory: str, *args: str) -> tuple[bool, float, str]:
-    start = time.monotonic()
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
-    proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", inventory, *args], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=1200, check=False)
-    return proc.returncode == 0, time.monotonic() - start, proc.stdout + proc.stderr
-
-
-# -- the client's own ceiling ----------------------------------------------------------
-
-# A stub "cluster" in its own process (so it does not share this one's GIL): every
-# POST is answered at once with a create's answer.
-STUB = r"""
-import sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-BODY = (b'{"resource":{"ref":{"@ref":{"id":"1","collection":{"@ref":{"id":"bench",'
-        b'"collection":{"@ref":{"id":"collections"}}}}}},"ts":1,"data":{}}}')
-class H(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    def log_message(self, *a): pass
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.send_response(201)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(BODY)))
-        self.end_headers()
-        self.wfile.write(BODY)
-s = ThreadingHTTPServer(("127.0.0.1", 0), H)
-s.daemon_threads = True
-print(s.server_address[1], flush=True)
-s.serve_forever()
-"""
-
-
-def client_ceiling(clients: int, seconds: float) -> dict:
-    """Writes/s the driver reaches with `clients` threads, unpaced, against the stub."""
-    stub = subprocess.Popen([sys.executable, "-c", STUB], stdout=subprocess.PIPE, text=True)
-    try:
-        port = int(stub.stdout.readline())
-        done = Counter()
-        cpu0, t0 = time.process_time(), time.monotonic()
-        deadline = t0 + seconds
-
-        def loop(cid: int) -> None:
-            client = make_client(("127.0.0.1", port), "stub", 5.0)
-            i = 0
-            while time.monotonic() < deadline:
-                client.query(q.create(q.ref(q.collection(COLLECTION), str(i)), {"data": {}}))
-                i += 1
-            done[cid] = i
-
-        threads = [threading.Thread(target=loop, args=(c,)) for c in range(clients)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=seconds + 10)
-        elapsed = time.monotonic() - t0
-        total = sum(done.values())
-        return {"writes_per_s": total / elapsed,
-                "client_cpu_ms_per_write": 1000 * (time.process_time() - cpu0) / max(total, 1)}
-    finally:
-        stub.kill()
-        stub.wait(timeout=10)
-
 
 # -- load ---------------------------------------------------------------------------
 
@@ -345,14 +213,6 @@ def run_phase(target, key, *, clients: int, rate: float, seconds: float, max_req
     }
 
 
-def pct(values: list[float], p: float) -> float | None:
-    """Nearest-rank percentile (with few samples, p99 is close to the maximum)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
-
-
 # -- idle -----------------------------------------------------------------------------
 
 
@@ -425,69 +285,42 @@ def idle(nodes: list[str], seconds: float) -> dict:
 # -- report ----------------------------------------------------------------------------
 
 
-def spread(values: list) -> tuple | None:
-    values = [v for v in values if v is not None]
-    if not values:
-        return None
-    return statistics.median(values), min(values), max(values)
-
-
-def fmt(value, unit: str = "") -> str:
-    return "-" if value is None else f"{value:.1f}{unit}"
-
-
-def report(runs: list[dict], ceiling: dict, args) -> list[dict]:
-    rows = []
-
-    def row(label: str, values: list, goal: str = "", passed=None, unit: str = "") -> None:
-        s = spread(values)
-        med, lo, hi = s if s else (None, None, None)
-        verdict = "" if passed is None or med is None else ("pass" if passed(med) else "MISS")
-        rows.append({"figure": label, "median": med, "min": lo, "max": hi, "goal": goal,
-                     "verdict": verdict})
-        print(f"  {label:<38} {fmt(med, unit):>10} {fmt(lo, unit):>10} {fmt(hi, unit):>10}"
-              f"  {goal:<14} {verdict}")
-
+def report(runs: list[dict], args) -> list[dict]:
     one = [r["one"] for r in runs]
     eight = [r["eight"] for r in runs]
     offered = args.clients * args.rate
-    print(f"\nclient ceiling ({args.clients} threads, driver against a stub on loopback): "
-          f"{ceiling['writes_per_s']:.0f} writes/s, "
-          f"{ceiling['client_cpu_ms_per_write']:.2f} ms client CPU per write")
-    if ceiling["writes_per_s"] < 2 * offered:
-        print(f"  WARNING: the client itself tops out near the offered {offered:g}/s: "
-              "a missed rate may be the client's")
-    print(f"\n{len(runs)} run(s)                                     median        min"
-          "        max  goal")
     nodes = len(runs[0]["idle"]["rss_mb"])
-    row(f"idle CPU, all {nodes} nodes (% of one core)", [r["idle"]["cpu_pct"] for r in runs],
-        f"< {GOAL_IDLE_CPU_PCT:g} %", lambda v: v < GOAL_IDLE_CPU_PCT, " %")
-    row("idle RSS, largest node (MB)", [r["idle"]["rss_max_mb"] for r in runs],
-        f"< {GOAL_RSS_MB:g} MB", lambda v: v < GOAL_RSS_MB)
-    row(f"1 client @ {args.rate_one:g}/s: p50 (ms)", [r["p50_ms"] for r in one],
-        f"< {GOAL_P50_ONE_MS:g} ms", lambda v: v < GOAL_P50_ONE_MS)
-    row("1 client: p90 (ms)", [r["p90_ms"] for r in one])
-    row("1 client: p99 (ms)", [r["p99_ms"] for r in one])
-    row("1 client: acknowledged writes/s", [r["acked_per_s"] for r in one])
-    row(f"{args.clients} clients @ {offered:g}/s: acked writes/s",
-        [r["acked_per_s"] for r in eight], f">= {GOAL_RATE_EIGHT:g}/s",
-        lambda v: v >= GOAL_RATE_EIGHT)
-    row(f"{args.clients} clients: p50 (ms)", [r["p50_ms"] for r in eight])
-    row(f"{args.clients} clients: p99 (ms)", [r["p99_ms"] for r in eight],
-        f"< {GOAL_P99_EIGHT_MS:g} ms", lambda v: v < GOAL_P99_EIGHT_MS)
-    row(f"{args.clients} clients: max (ms)", [r["max_ms"] for r in eight])
+    table = Table(f"write latency and throughput through the load balancer ({len(runs)} run(s))")
+    table.row(f"idle CPU, all {nodes} nodes (% of one core)", [r["idle"]["cpu_pct"] for r in runs],
+              f"< {GOAL_IDLE_CPU_PCT:g} %", lambda v: v < GOAL_IDLE_CPU_PCT, "%")
+    table.row("idle RSS, largest node", [r["idle"]["rss_max_mb"] for r in runs],
+              f"< {GOAL_RSS_MB:g} MB", lambda v: v < GOAL_RSS_MB, "MB")
+    table.row(f"1 client @ {args.rate_one:g}/s: p50", [r["p50_ms"] for r in one],
+              f"< {GOAL_P50_ONE_MS:g} ms", lambda v: v < GOAL_P50_ONE_MS, "ms")
+    table.row("1 client: p90", [r["p90_ms"] for r in one], unit="ms")
+    table.row("1 client: p99", [r["p99_ms"] for r in one], unit="ms")
+    table.row("1 client: acknowledged writes/s", [r["acked_per_s"] for r in one])
+    table.row(f"{args.clients} clients @ {offered:g}/s: acked writes/s",
+              [r["acked_per_s"] for r in eight], f">= {GOAL_RATE_EIGHT:g}/s",
+              lambda v: v >= GOAL_RATE_EIGHT)
+    table.row(f"{args.clients} clients: p50", [r["p50_ms"] for r in eight], unit="ms")
+    table.row(f"{args.clients} clients: p99", [r["p99_ms"] for r in eight],
+              f"< {GOAL_P99_EIGHT_MS:g} ms", lambda v: v < GOAL_P99_EIGHT_MS, "ms")
+    table.row(f"{args.clients} clients: max", [r["max_ms"] for r in eight], unit="ms")
     # One request in flight per client: after a stall it sends back to back and
     # catches up slowly, so a missed rate shows here first.
-    row(f"{args.clients} clients: behind schedule, p50 (ms)",
-        [r["sent_late_ms_p50"] for r in eight])
-    row(f"{args.clients} clients: client CPU per write (ms)",
-        [r["client_cpu_ms_per_write"] for r in eight])
+    table.row(f"{args.clients} clients: behind schedule, p50",
+              [r["sent_late_ms_p50"] for r in eight], unit="ms")
+    table.row(f"{args.clients} clients: client CPU per write",
+              [r["client_cpu_ms_per_write"] for r in eight], unit="ms")
+    checked = sum(r["ryw_checked"] for r in one + eight)
+    table.row("read-your-write misses",
+              [r["one"]["ryw_misses"] + r["eight"]["ryw_misses"] for r in runs], "0",
+              lambda v: v == 0 and checked > 0, checked=checked)
 
     totals = Counter()
     for r in one + eight:
         totals.update(r["outcomes"])
-    checked = sum(r["ryw_checked"] for r in one + eight)
-    misses = sum(r["ryw_misses"] for r in one + eight)
     read_errors = Counter()
     for r in one + eight:
         read_errors.update(r["ryw_read_errors"])
@@ -502,16 +335,12 @@ def report(runs: list[dict], ceiling: dict, args) -> list[dict]:
         details.update(r["error_details"])
     for detail, n in details.most_common(5):
         print(f"  {n} x {detail[:160]}")
-    verdict = "pass" if checked and not misses else ("MISS" if misses else "not measured")
-    print(f"read-your-write: {checked} acknowledged creates read back through another "
-          f"client, {misses} misses (goal 0: {verdict})"
+    print(f"read-your-write: {checked} acknowledged creates read back through another client"
           + (f", read errors {dict(read_errors)}" if read_errors else ""))
-    rows.append({"figure": "read-your-write misses", "median": misses, "min": misses,
-                 "max": misses, "goal": "0", "verdict": verdict, "checked": checked})
-    return rows
+    return table.rows
 
 
-def main() -> int:
+def options(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true",
                         help="one short run with small counts (make test)")
@@ -534,13 +363,17 @@ def main() -> int:
     parser.add_argument("--verify-every", type=int,
                         help="read back every Nth acknowledged create")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     args.runs = args.runs or (1 if args.smoke else 3)
     args.seconds = args.seconds or (3.0 if args.smoke else 10.0)
     args.idle = args.idle or (3.0 if args.smoke else 10.0)
     args.verify_every = args.verify_every or (2 if args.smoke else 4)
-    os.chdir(ROOT)
+    return args
 
+
+def main() -> int:
+    args = options()
+    os.chdir(ROOT)
     started = time.monotonic()
     cluster = read_inventory(args.inventory)
     provisioned = False
@@ -554,24 +387,35 @@ def main() -> int:
                   f"ansible-playbook -i {args.inventory} site.yml", flush=True)
             provisioned = True
             extra = [a for v in args.extra_vars for a in ("-e", v)]
-            ok, took, out = playbook(args.inventory, "site.yml", *extra)
-            print(f"provisioned in {took:.0f} s", flush=True)
-            if not ok or not lb_answers(cluster.lb):
-                print(out[-4000:], file=sys.stderr)
+            run = playbook(args.inventory, "site.yml", *extra)
+            print(f"provisioned in {run.seconds:.0f} s", flush=True)
+            if not run.ok or not lb_answers(cluster.lb):
+                print(run.output[-4000:], file=sys.stderr)
                 print("provisioning failed: nothing measured", file=sys.stderr)
                 return 2
-        return measure(cluster, args, started)
+        ceiling = ceiling_mod.measure(1, 1.0 if args.smoke else 2.0, args.clients)
+        result = measure(cluster, args)
+        if result is None:
+            return 2
+        stamp = utc_stamp()
+        path = save({"mode": "smoke" if args.smoke else "full", "utc": stamp,
+                     "machine": machine(), "args": vars(args), "ceiling": ceiling, **result},
+                    stamp)
+        print(f"\nJSON: {path.relative_to(ROOT)}")
+        return 0 if result["measured"] else 2
     finally:
         if provisioned and args.teardown:
-            ok, took, out = playbook(args.inventory, "playbooks/teardown.yml", "-e",
-                                     f"faunadb_teardown_confirm={cluster.name}")
-            print(f"teardown {'done' if ok else 'FAILED'} in {took:.0f} s")
-            if not ok:
-                print(out[-4000:], file=sys.stderr)
+            run = playbook(args.inventory, "playbooks/teardown.yml", "-e",
+                           f"faunadb_teardown_confirm={cluster.name}")
+            print(f"teardown {'done' if run.ok else 'FAILED'} in {run.seconds:.0f} s")
+            if not run.ok:
+                print(run.output[-4000:], file=sys.stderr)
         print(f"total {time.monotonic() - started:.0f} s")
 
 
-def measure(cluster: Cluster, args, started: float) -> int:
+def measure(cluster: Cluster, args) -> dict | None:
+    """The load figures on a running cluster; None when not even the collection could be
+    made, "measured" false when a load phase had no acknowledged write."""
     key = cluster.key_file.read_text().strip()
     lb = cluster.lb
     admin = make_client(lb, key, args.timeout)
@@ -582,13 +426,12 @@ def measure(cluster: Cluster, args, started: float) -> int:
             raise
     except (FaunaError, requests.exceptions.RequestException) as exc:
         print(f"cannot create the collection through {lb[0]}:{lb[1]}: {exc}", file=sys.stderr)
-        return 2
+        return None
 
     mode = "smoke" if args.smoke else "full"
     print(f"{mode} mode: {args.runs} run(s) against {cluster.name} through {lb[0]}:{lb[1]} "
           f"({len(cluster.nodes)} nodes); phases of {args.seconds:g} s, idle {args.idle:g} s, "
           f"1 in {args.verify_every} creates read back", flush=True)
-    ceiling = client_ceiling(args.clients, 1.0 if args.smoke else 2.0)
     # Ids unique across runs and invocations (numeric, as FaunaDB wants document ids).
     nonce = int(time.time()) % 10**8
     runs = []
@@ -610,21 +453,13 @@ def measure(cluster: Cluster, args, started: float) -> int:
               f"{eight['acked_per_s']:.1f}/s, p99 {fmt(eight['p99_ms'])} ms, "
               f"{eight['outcomes']}", flush=True)
 
-    rows = report(runs, ceiling, args)
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS / f"{stamp}.json"
-    doc = {"mode": mode, "utc": stamp, "cluster": cluster.name, "lb": f"{lb[0]}:{lb[1]}",
-           "nodes": cluster.nodes, "nproc": os.cpu_count(), "kernel": os.uname().release,
-           "args": vars(args), "client_ceiling": ceiling, "summary": rows, "runs": runs}
-    path.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"\nJSON: {path.relative_to(ROOT)}")
+    rows = report(runs, args)
     acked = [r[p]["outcomes"]["ok"] for r in runs for p in ("one", "eight")]
     if not all(acked):
         print("a phase had no acknowledged write: the measurement could not be made",
               file=sys.stderr)
-        return 2
-    return 0
+    return {"cluster": cluster.name, "lb": f"{lb[0]}:{lb[1]}", "nodes": cluster.nodes,
+            "rows": rows, "runs": runs, "measured": all(acked)}
 
 
 if __name__ == "__main__":

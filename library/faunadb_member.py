@@ -63,6 +63,16 @@ options:
         it.
     type: bool
     default: false
+  read_first:
+    description:
+      - With O(state=present), read C(status) and C(show-identity) before acting, and the host ID
+        after C(init) or C(join).
+      - V(false) runs C(init) or C(join) straight away and reads only when FaunaDB answers that it
+        did nothing, for a node that a read just found outside the cluster (each read is a
+        C(faunadb-admin) call, a JVM start). RV(host_id) is then not returned after a change.
+        Check mode always reads first.
+    type: bool
+    default: true
 extends_documentation_fragment:
   - faunadb
   - faunadb.attributes
@@ -173,6 +183,7 @@ ARGUMENT_SPEC = faunadb_argument_spec(
         host_id=dict(type="str"),
         force=dict(type="bool", default=False),
         allow_unclean=dict(type="bool", default=False),
+        read_first=dict(type="bool", default=True),
     )
 )
 
@@ -186,7 +197,13 @@ def _decide_present(admin, replica, seed):
 def ensure_present(module, admin):
     replica = validate_replica_name(module.params["replica"])
     seed = module.params["seed"]
-    plan, host_id = _decide_present(admin, replica, seed)
+    read_first = module.params["read_first"] or module.check_mode
+    if read_first:
+        plan, host_id = _decide_present(admin, replica, seed)
+    else:
+        # The caller has just read that this node is outside the cluster; if it
+        # was wrong, init and join say they did nothing and the read follows.
+        plan, host_id = dict(action="join" if seed else "init", changed=True), None
     result = dict(changed=plan["changed"], action=plan["action"] or "none", replica=replica)
     if host_id:
         result["host_id"] = host_id
@@ -206,6 +223,8 @@ def ensure_present(module, admin):
         run = admin.run("join", seed, "-r", replica)
     result["stdout"] = run.stdout
     if cluster_operation_outcome(plan["action"], run.stdout):
+        if not read_first:
+            return result
         try:
             result["host_id"] = admin.identity()
         except FaunaDBError:

@@ -126,6 +126,8 @@ class FaunaAdmin:
         self._root_key = root_key
         self.timeout = timeout
         self.commands = []
+        # The table as printed, when status() last read it as text.
+        self.status_text = None
 
     @classmethod
     def from_module(cls, module):
@@ -198,6 +200,7 @@ class FaunaAdmin:
                 if fmt == "json" or err.kind != "invalid_command":
                     raise err
         result = self.run("status")
+        self.status_text = result.stdout
         try:
             return parse_status_text(result.stdout)
         except ParseError as exc:

@@ -6,12 +6,16 @@ make_executor() and hand it argv lists.
 
 from __future__ import annotations
 
+import io
 import os
+import stat
 import subprocess
+import tarfile
+import time
 import traceback
 
 from ansible.module_utils.basic import missing_required_lib
-from ansible.module_utils.faunadb_common import DEFAULT_DOCKER_HOST, FaunaDBError
+from ansible.module_utils.faunadb_common import DEFAULT_DOCKER_HOST, FaunaDBError, replace_file
 
 try:
     import docker
@@ -38,6 +42,18 @@ class ExecutorError(FaunaDBError):
         self.kind = kind
 
 
+class FileState:
+    """A regular file as read or to be written: content (bytes), mode bits, owner ids."""
+
+    def __init__(self, content, mode, uid, gid):
+        self.content, self.mode, self.uid, self.gid = content, mode, uid, gid
+
+    def __eq__(self, other):
+        return isinstance(other, FileState) and vars(self) == vars(other)
+
+    __hash__ = None
+
+
 class Executor:
     """Runs one argv list and returns (rc, stdout, stderr) as text."""
 
@@ -48,6 +64,14 @@ class Executor:
 
     def missing(self, paths):
         """The paths that do not exist on the node (files needed before it starts)."""
+        raise NotImplementedError
+
+    def read_file(self, path):
+        """The FileState of a regular file on the node, None when it does not exist."""
+        raise NotImplementedError
+
+    def write_files(self, files):
+        """Write {path: FileState} on the node."""
         raise NotImplementedError
 
     def describe(self):
@@ -79,6 +103,26 @@ class LocalExecutor(Executor):
 
     def missing(self, paths):
         return [p for p in paths if not os.path.exists(p)]
+
+    def read_file(self, path):
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            return None
+        if not stat.S_ISREG(info.st_mode):
+            raise FaunaDBError(f"{path} exists and is not a regular file")
+        with open(path, "rb") as handle:
+            content = handle.read()
+        return FileState(content, stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid)
+
+    def write_files(self, files):
+        for path, state in files.items():
+            replace_file(
+                path,
+                lambda handle, data=state.content: handle.write(data),
+                mode=state.mode,
+                owner=(state.uid, state.gid),
+            )
 
 
 class DockerExecutor(Executor):
@@ -211,6 +255,50 @@ class DockerExecutor(Executor):
                     raise self._unreachable(exc) from None
                 raise
         return absent
+
+    def read_file(self, path):
+        # Through the archive API, like missing(): a created container answers too.
+        container = self._get_container(running=False)
+        try:
+            stream, _ = self._get_client().api.get_archive(container.id, path)
+            data = b"".join(stream)
+        except docker.errors.NotFound:
+            return None
+        except Exception as exc:
+            if _is_transport_error(exc):
+                raise self._unreachable(exc) from None
+            raise
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            member = tar.next()
+            if member is None or not member.isfile():
+                raise FaunaDBError(f"{path} in {self.describe()} is not a regular file")
+            content = tar.extractfile(member).read()
+        return FileState(content, stat.S_IMODE(member.mode), member.uid, member.gid)
+
+    def write_files(self, files):
+        # One archive per directory: the engine unpacks it in place.
+        container = self._get_container(running=False)
+        by_dir = {}
+        for path, state in files.items():
+            by_dir.setdefault(os.path.dirname(path), []).append((os.path.basename(path), state))
+        for directory, members in by_dir.items():
+            buffer = io.BytesIO()
+            with tarfile.open(fileobj=buffer, mode="w") as tar:
+                for name, state in members:
+                    info = tarfile.TarInfo(name)
+                    info.size, info.mode = len(state.content), state.mode
+                    info.uid, info.gid, info.mtime = state.uid, state.gid, int(time.time())
+                    tar.addfile(info, io.BytesIO(state.content))
+            try:
+                self._get_client().api.put_archive(container.id, directory, buffer.getvalue())
+            except Exception as exc:
+                if _is_transport_error(exc):
+                    raise self._unreachable(exc) from None
+                raise ExecutorError(
+                    f"Cannot write into {directory} of {self.describe()}: {exc}",
+                    "failed",
+                    container=self.container_name,
+                ) from None
 
     def _exec_start(self, api, exec_id, timeout):
         """Run the exec, its socket bounded by timeout (the client's default otherwise)."""

@@ -112,6 +112,34 @@ def test_join_race_already_member_reports_no_change(run_module):
     )
 
 
+def test_join_without_reading_first_runs_join_alone(run_module):
+    cluster = FakeCluster()
+    cluster.add("10.0.0.1", "replica1", "data+log")
+    node = FakeNode(cluster, "10.0.0.2")
+    args = dict(replica="replica2", seed="10.0.0.1", read_first=False)
+    run = run_module(faunadb_member, args, node, diff=True)
+    assert (run.result["changed"], run.result["action"]) == (True, "join")
+    assert run.result["commands"] == ["faunadb-admin join 10.0.0.1 -r replica2"]
+    assert run.result["diff"]["before"] == dict(member=False, replica=None)
+    assert cluster.members["10.0.0.2"]["replica"] == "replica2"
+
+    # Check mode reads anyway: it cannot try the join.
+    check = run_module(faunadb_member, args, node, check_mode=True)
+    assert (check.result["changed"], check.result["action"]) == (False, "none")
+
+
+def test_join_without_reading_first_on_a_member_reads_and_reports_no_change(run_module):
+    cluster = three_by_one()
+    node = FakeNode(cluster, "10.0.0.2")
+    args = dict(replica="replica2", seed="10.0.0.1", read_first=False)
+    run = run_module(faunadb_member, args, node)
+    assert (run.rc, run.result["changed"], run.result["action"]) == (0, False, "none")
+    assert run.result["host_id"] == cluster.members["10.0.0.2"]["host_id"]
+
+    wrong = run_module(faunadb_member, dict(args, replica="replica3"), node)
+    assert wrong.failed and "'replica2'" in wrong.result["msg"]
+
+
 def test_join_with_unreachable_seed_fails_with_faunadb_message(run_module):
     ex = Scripted(NOT_MEMBER, (1, *recorded("join", "error_unreachable")))
     run = run_module(faunadb_member, dict(replica="replica2", seed="10.0.0.9"), ex)
@@ -466,6 +494,18 @@ def test_info_status_text_is_the_table_as_printed(run_module):
     run = run_module(faunadb_info, dict(gather=["status_text"]), node)
     assert run.result["status_text"] == format_status_text(cluster.status_json())
     assert "nodes" not in run.result
+
+
+def test_info_status_and_its_table_take_one_status_call(run_module):
+    cluster = three_by_one(ALL_DATA_LOG)
+    node = FakeNode(cluster, "10.0.0.1")
+    both = run_module(faunadb_info, dict(gather=["status", "status_text", "movement"]), node)
+    assert both.result["commands"] == ["faunadb-admin status", "faunadb-admin movement-status"]
+    assert both.result["status_text"] == format_status_text(cluster.status_json())
+    parsed = run_module(faunadb_info, dict(gather=["status"]), node).result
+    assert parsed["source"] == "json"
+    for key in ("nodes", "replica_types", "summary"):
+        assert both.result[key] == parsed[key]
 
 
 class _Clock:

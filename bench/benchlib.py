@@ -1,0 +1,195 @@
+"""What every benchmark script shares: statistics, the figures table, playbook runs,
+the cluster an inventory describes, and the results file.
+
+A figure is always the median, min and max of several runs; a goal is printed
+next to it and judged on the median, never enforced (exit status is about
+whether the measurement could be made, not about the goals).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import statistics
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = ROOT / ".venv" / "bin"
+RESULTS = ROOT / "bench" / "results"
+
+
+# -- statistics ------------------------------------------------------------------------
+
+
+def pct(values: list[float], p: float) -> float | None:
+    """Nearest-rank percentile (with few samples, p99 is close to the maximum)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def spread(values: list) -> tuple | None:
+    """(median, min, max) of the values that are not None; None when there are none."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return statistics.median(values), min(values), max(values)
+
+
+def fmt(value, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int) and not isinstance(value, bool):  # counts stay counts
+        return f"{value}{unit}"
+    return f"{value:.1f}{unit}"
+
+
+# -- the figures table -------------------------------------------------------------------
+
+
+@dataclass
+class Table:
+    """Rows of figure / median / min / max / goal / verdict, printed as they are added."""
+
+    title: str = ""
+    rows: list[dict] = field(default_factory=list)
+    _header_printed: bool = False
+
+    def row(self, label: str, values: list, goal: str = "", passed=None, unit: str = "",
+            **extra) -> dict:
+        """Add a figure from its per-run values; `passed(median)` judges the goal."""
+        s = spread(values)
+        med, lo, hi = s if s else (None, None, None)
+        verdict = "" if passed is None or med is None else ("pass" if passed(med) else "MISS")
+        entry = {"figure": label, "median": med, "min": lo, "max": hi, "unit": unit.strip(),
+                 "goal": goal, "verdict": verdict, "runs": len([v for v in values
+                                                                 if v is not None]), **extra}
+        self.rows.append(entry)
+        self._print(entry)
+        return entry
+
+    def _print(self, entry: dict) -> None:
+        if not self._header_printed:
+            if self.title:
+                print(f"\n{self.title}")
+            print(f"  {'figure':<46} {'median':>10} {'min':>10} {'max':>10}  goal")
+            self._header_printed = True
+        unit = f" {entry['unit']}" if entry["unit"] else ""
+        print(f"  {entry['figure']:<46} {fmt(entry['median'], unit):>10} "
+              f"{fmt(entry['min'], unit):>10} {fmt(entry['max'], unit):>10}"
+              f"  {entry['goal']:<18} {entry['verdict']}", flush=True)
+
+
+def markdown(rows: list[dict]) -> str:
+    """The rows as a Markdown table (for the README's Performance section)."""
+    out = ["| figure | median | min | max | goal | |", "|---|---:|---:|---:|---|---|"]
+    for r in rows:
+        unit = f" {r['unit']}" if r.get("unit") else ""
+        out.append(f"| {r['figure']} | {fmt(r['median'], unit)} | {fmt(r['min'])} | "
+                   f"{fmt(r['max'])} | {r['goal']} | {r['verdict']} |")
+    return "\n".join(out)
+
+
+# -- playbooks ---------------------------------------------------------------------------
+
+
+@dataclass
+class PlaybookRun:
+    ok: bool
+    seconds: float
+    changed: int  # the recap's changed= summed over hosts
+    output: str
+
+
+def playbook(inventory: str, *args: str, timeout: float = 1800) -> PlaybookRun:
+    """ansible-playbook from the repository root with the venv first on PATH."""
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
+           "ANSIBLE_FORCE_COLOR": "0"}
+    start = time.monotonic()
+    proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", inventory, *args], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=timeout,
+                          check=False)
+    took = time.monotonic() - start
+    changed = sum(int(n) for n in re.findall(r"\schanged=(\d+)", proc.stdout))
+    return PlaybookRun(proc.returncode == 0, took, changed, proc.stdout + proc.stderr)
+
+
+# -- the cluster an inventory describes -------------------------------------------------
+
+
+@dataclass
+class Cluster:
+    name: str
+    lb: tuple[str, int]
+    nodes: list[str]  # container names
+    key_file: Path
+    inventory: str = ""
+
+
+def read_inventory(inventory: str) -> Cluster:
+    out = subprocess.run([str(BIN / "ansible-inventory"), "-i", inventory, "--list"],
+                         cwd=ROOT, capture_output=True, text=True, check=True, timeout=120)
+    inv = json.loads(out.stdout)
+    hostvars = inv["_meta"]["hostvars"]
+    defaults = yaml.safe_load((ROOT / "roles/faunadb_lb/defaults/main.yml").read_text())
+
+    def members(group: str) -> list[str]:
+        entry = inv.get(group, {})
+        hosts = list(entry.get("hosts", []))
+        for child in entry.get("children", []):
+            hosts += members(child)
+        return hosts
+
+    lb_host = members("faunadb_lb")[0]
+    lb_vars = hostvars.get(lb_host, {})
+    nodes = [hostvars.get(h, {}).get("faunadb_container", h) for h in members("faunadb_nodes")]
+    name = lb_vars.get("faunadb_cluster_name", "fauna")
+    lb = (lb_vars.get("faunadb_lb_publish_address", defaults["faunadb_lb_publish_address"]),
+          int(lb_vars.get("faunadb_lb_publish_port", defaults["faunadb_lb_publish_port"])))
+    key_file = (ROOT / inventory).resolve().parent / ".secrets" / f"{name}.root_key"
+    return Cluster(name, lb, nodes, key_file, inventory)
+
+
+def lb_answers(lb: tuple[str, int], scope: str = "write") -> bool:
+    url = f"http://{lb[0]}:{lb[1]}/ping?scope={scope}"
+    try:
+        with urllib.request.urlopen(url, timeout=3) as resp:  # noqa: S310 - http on loopback
+            return resp.status == 200
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+# -- results -----------------------------------------------------------------------------
+
+
+def utc_stamp() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def machine() -> dict:
+    """What the figures ran on, for the results file and the README."""
+    docker = subprocess.run(["docker", "version", "-f", "{{.Server.Version}}"],
+                            capture_output=True, text=True, check=False, timeout=30)
+    return {"nproc": os.cpu_count(), "kernel": os.uname().release,
+            "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+                             / 2**30, 1),
+            "docker": docker.stdout.strip() or None}
+
+
+def save(doc: dict, stamp: str | None = None) -> Path:
+    """bench/results/<UTC time>.json (git-ignored); returns the path."""
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{stamp or utc_stamp()}.json"
+    path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    return path
