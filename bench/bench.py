@@ -30,24 +30,31 @@ import ceiling
 import double_load
 import failover
 import provision
-from benchlib import ROOT, machine, markdown, playbook, read_inventory, save, utc_stamp
-
-INVENTORY = "bench/inventory.yml"
-INVENTORY_SMALL = "bench/inventory_small.yml"
+from benchlib import (
+    FULL_INVENTORY,
+    ROOT,
+    SMOKE_INVENTORY,
+    machine,
+    markdown,
+    mode_defaults,
+    read_inventory,
+    save,
+    teardown,
+    utc_stamp,
+)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="one short run of each, on a 3x1")
-    parser.add_argument("-i", "--inventory", help=f"default {INVENTORY} ({INVENTORY_SMALL} "
+    parser.add_argument("-i", "--inventory", help=f"default {FULL_INVENTORY} ({SMOKE_INVENTORY} "
                         "with --smoke)")
     parser.add_argument("--runs", type=int, help="runs per figure (default 3, smoke 1)")
     parser.add_argument("--keep", action="store_true", help="leave the cluster running")
     parser.add_argument("--markdown", action="store_true",
                         help="also print the summary as a Markdown table")
     args = parser.parse_args()
-    inventory = args.inventory or (INVENTORY_SMALL if args.smoke else INVENTORY)
-    runs = args.runs or (1 if args.smoke else 3)
+    inventory, runs = mode_defaults(args.inventory, args.runs, args.smoke)
     os.chdir(ROOT)
     stamp = utc_stamp()
     started = time.monotonic()
@@ -70,8 +77,7 @@ def main() -> int:
         measured = measured and fail.get("measured", True)
     finally:
         if not args.keep:
-            down = playbook(inventory, "playbooks/teardown.yml", "-e",
-                            f"faunadb_teardown_confirm={cluster.name}")
+            down = teardown(inventory, cluster.name)
             print(f"\nteardown of {cluster.name} {'done' if down.ok else 'FAILED'} "
                   f"in {down.seconds:.0f} s")
         took = time.monotonic() - started

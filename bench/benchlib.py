@@ -26,6 +26,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / ".venv" / "bin"
 RESULTS = ROOT / "bench" / "results"
+# The benchmark's own clusters: the full 3x3 and the smoke mode's 3x1.
+FULL_INVENTORY = "bench/inventory.yml"
+SMOKE_INVENTORY = "bench/inventory_small.yml"
 
 
 # -- statistics ------------------------------------------------------------------------
@@ -125,6 +128,18 @@ def playbook(inventory: str, *args: str, timeout: float = 1800) -> PlaybookRun:
     return PlaybookRun(proc.returncode == 0, took, changed, proc.stdout + proc.stderr)
 
 
+def teardown(inventory: str, cluster: str) -> PlaybookRun:
+    return playbook(inventory, "playbooks/teardown.yml", "-e",
+                    f"faunadb_teardown_confirm={cluster}")
+
+
+def mode_defaults(inventory: str | None, runs: int | None, smoke: bool) -> tuple[str, int]:
+    """The inventory and run count a benchmark uses unless told: 3 runs on the 3x3,
+    or 1 on the 3x1 in smoke mode."""
+    return inventory or (SMOKE_INVENTORY if smoke else FULL_INVENTORY), runs or (1 if smoke
+                                                                                 else 3)
+
+
 # -- the cluster an inventory describes -------------------------------------------------
 
 
@@ -137,10 +152,15 @@ class Cluster:
     inventory: str = ""
 
 
-def read_inventory(inventory: str) -> Cluster:
+def inventory_list(inventory: str) -> dict:
+    """`ansible-inventory --list`: groups and every host's variables."""
     out = subprocess.run([str(BIN / "ansible-inventory"), "-i", inventory, "--list"],
                          cwd=ROOT, capture_output=True, text=True, check=True, timeout=120)
-    inv = json.loads(out.stdout)
+    return json.loads(out.stdout)
+
+
+def read_inventory(inventory: str) -> Cluster:
+    inv = inventory_list(inventory)
     hostvars = inv["_meta"]["hostvars"]
     defaults = yaml.safe_load((ROOT / "roles/faunadb_lb/defaults/main.yml").read_text())
 

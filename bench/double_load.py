@@ -57,6 +57,7 @@ from benchlib import (
     playbook,
     read_inventory,
     save,
+    teardown,
     utc_stamp,
 )
 from driver import make_client
@@ -405,8 +406,7 @@ def main() -> int:
         return 0 if result["measured"] else 2
     finally:
         if provisioned and args.teardown:
-            run = playbook(args.inventory, "playbooks/teardown.yml", "-e",
-                           f"faunadb_teardown_confirm={cluster.name}")
+            run = teardown(args.inventory, cluster.name)
             print(f"teardown {'done' if run.ok else 'FAILED'} in {run.seconds:.0f} s")
             if not run.ok:
                 print(run.output[-4000:], file=sys.stderr)

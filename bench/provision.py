@@ -33,7 +33,6 @@ not a goal is met; 2 when a run failed (the failing command's last lines are pri
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shlex
@@ -43,11 +42,23 @@ import time
 from dataclasses import dataclass
 
 import yaml
-from benchlib import BIN, ROOT, Cluster, Table, machine, playbook, read_inventory, save, utc_stamp
+from benchlib import (
+    FULL_INVENTORY,
+    ROOT,
+    SMOKE_INVENTORY,
+    Cluster,
+    Table,
+    inventory_list,
+    machine,
+    mode_defaults,
+    playbook,
+    read_inventory,
+    save,
+    teardown,
+    utc_stamp,
+)
 
 SCRIPT = ROOT / "bench" / "tutorial.sh"
-FULL_INVENTORY = "bench/inventory.yml"
-SMOKE_INVENTORY = "bench/inventory_small.yml"
 GOAL_RATIO = 1.5
 GOAL_WARM_PCT = 25.0
 # A node setting that every node has and that a rolling change can flip and flip back.
@@ -67,12 +78,6 @@ class RunFailed(RuntimeError):
 
 
 # -- what the script is told, read from the inventory -----------------------------------
-
-
-def inventory_list(inventory: str) -> dict:
-    out = subprocess.run([str(BIN / "ansible-inventory"), "-i", inventory, "--list"],
-                         cwd=ROOT, capture_output=True, text=True, check=True, timeout=120)
-    return json.loads(out.stdout)
 
 
 def lb_containers(inv: dict) -> list[str]:
@@ -173,7 +178,7 @@ def site(inventory: str, what: str, *args: str) -> dict:
 
 
 def site_down(inventory: str, name: str) -> None:
-    run = playbook(inventory, "playbooks/teardown.yml", "-e", f"faunadb_teardown_confirm={name}")
+    run = teardown(inventory, name)
     if not run.ok:
         raise RunFailed(f"teardown of {name} failed", run.output)
 
@@ -334,8 +339,7 @@ def main() -> int:
                         help=f"also time a rolling configuration change ({ROLLING_VAR}) and "
                              "back, after the warm run")
     args = parser.parse_args()
-    inventory = args.inventory or (SMOKE_INVENTORY if args.smoke else FULL_INVENTORY)
-    runs = args.runs or (1 if args.smoke else 3)
+    inventory, runs = mode_defaults(args.inventory, args.runs, args.smoke)
     os.chdir(ROOT)
     stamp = utc_stamp()
     started = time.monotonic()
