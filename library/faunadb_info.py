@@ -40,6 +40,16 @@ options:
     type: str
     choices: [auto, json, text]
     default: auto
+  expect_nodes:
+    description:
+      - Address to replica of every node the cluster must have. With it, V(status) and
+        V(movement) are read whatever O(gather) says, and RV(problems) tells why the cluster is
+        not yet the one wanted.
+    type: dict
+  replica_types:
+    description:
+      - With O(expect_nodes), the type each named replica must have, as in M(faunadb_replication).
+    type: dict
 extends_documentation_fragment:
   - faunadb
   - faunadb.attributes
@@ -178,6 +188,16 @@ replication:
   returned: when V(replication) is gathered and the node is a member
   type: dict
   sample: {"replica1": "data+log"}
+problems:
+  description:
+    - Why the cluster read is not yet the one O(expect_nodes) and O(replica_types) describe,
+      empty when it is. Wanted is what M(faunadb_status) waits for with V(condition=healthy)
+      (every node up and live, a write quorum, every data replica served, the types, no data
+      movement), and every expected node listed in its replica.
+  returned: when O(expect_nodes) is given
+  type: list
+  elements: str
+  sample: ["172.30.0.13 is not listed", "replica replica2 is compute, expected data+log"]
 commands:
   description: faunadb-admin command lines run. The root key is never part of them.
   returned: always
@@ -190,7 +210,7 @@ from ansible.module_utils.faunadb_common import (
     faunadb_argument_spec,
 )
 from ansible.module_utils.faunadb_parse import replica_types, summarize
-from ansible.module_utils.faunadb_plan import own_node
+from ansible.module_utils.faunadb_plan import cluster_problems, own_node
 
 ARGUMENT_SPEC = faunadb_argument_spec(
     dict(
@@ -201,18 +221,26 @@ ARGUMENT_SPEC = faunadb_argument_spec(
             default=["status", "movement"],
         ),
         status_format=dict(type="str", choices=["auto", "json", "text"], default="auto"),
+        expect_nodes=dict(type="dict"),
+        replica_types=dict(type="dict"),
     )
 )
 
 
 def gather_info(module, admin):
     gather = set(module.params["gather"])
+    expected = module.params["expect_nodes"]
+    if expected is not None:
+        gather |= {"status", "movement"}
     # Membership decides what else can be read, so status is always asked
     # for; it is only returned when gathered.
     fmt = module.params["status_format"]
     if fmt == "auto" and "status_text" in gather:
         fmt = "text"
-    status = admin.membership(fmt)
+    if "movement" in gather:
+        status, movement = admin.membership_and_movement(fmt)
+    else:
+        status, movement = admin.membership(fmt), None
     result = dict(changed=False, member=status is not None)
     if "status" in gather:
         if status is None:
@@ -239,9 +267,15 @@ def gather_info(module, admin):
             admin.status_text if admin.status_text is not None else admin.run("status").stdout
         )
     if result["member"] and "movement" in gather:
-        result["movement"] = admin.movement()
+        result["movement"] = movement()
     if result["member"] and "replication" in gather:
         result["replication"] = admin.replication()
+    if expected is not None:
+        result["problems"] = (
+            cluster_problems(status, result["movement"], expected, module.params["replica_types"])
+            if result["member"]
+            else ["this node is not part of a cluster"]
+        )
     return result
 
 

@@ -73,6 +73,13 @@ options:
         Check mode always reads first.
     type: bool
     default: true
+  admin_wait:
+    description:
+      - Seconds to keep trying while the node's admin API does not answer yet (C(faunadb-admin)
+        says C(Could not connect to FaunaDB), so the command did nothing), for a node that was just
+        started. V(0) fails at once.
+    type: int
+    default: 0
 extends_documentation_fragment:
   - faunadb
   - faunadb.attributes
@@ -184,6 +191,7 @@ ARGUMENT_SPEC = faunadb_argument_spec(
         force=dict(type="bool", default=False),
         allow_unclean=dict(type="bool", default=False),
         read_first=dict(type="bool", default=True),
+        admin_wait=dict(type="int", default=0),
     )
 )
 

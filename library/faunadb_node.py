@@ -12,6 +12,9 @@ description:
     node first, does only what O(state) still needs, reads it back and reports the node as it
     ends up (in check mode, as it is now). A second run with the same O(state) changes nothing,
     except with O(state=restarted), which restarts the node each time.
+  - O(files) is for O(state=probe) only, refused with any other O(state); the probe then also
+    reports in RV(files_differ) which of them C(faunadb_node_files) would write, reading them only
+    when the node exists and writing none.
   - With O(executor=docker) (container mode) the node is O(container), driven through the Docker
     API from where the module runs (usually the controller), with the same engine options as the
     other faunadb_* modules. Nothing is needed inside the container.
@@ -116,6 +119,7 @@ options:
     default: [7500, 7501, 8443]
 extends_documentation_fragment:
   - faunadb
+  - faunadb.files
   - faunadb.attributes
 attributes:
   check_mode:
@@ -196,6 +200,17 @@ EXAMPLES = r"""
   faunadb_node:
     executor: docker
     container: replica2_node1
+  register: node
+
+- name: Report the node and which of its files differ from what is wanted
+  faunadb_node:
+    executor: docker
+    container: replica2_node1
+    files:
+      - path: /etc/faunadb/feature-flags.json
+        content: "{}\n"
+        mode: "0640"
+        group_id: 999
   register: node
 """
 
@@ -299,6 +314,23 @@ address:
   returned: in container mode
   type: str
   sample: 172.28.0.21
+labels:
+  description:
+    - Container mode - the container's labels (C(Config.Labels)); empty when it does not exist.
+      The role compares its C(org.faunalab.spec) label, a hash of the settings the container was
+      created with, to tell whether it would be recreated.
+  returned: in container mode
+  type: dict
+  sample: {"org.faunalab.cluster": "faunadb", "org.faunalab.spec": "9f2c...e1"}
+files_differ:
+  description:
+    - With O(state=probe) and O(files) - the paths among O(files) that differ on the node in
+      content, mode or owner (or are missing), as C(faunadb_node_files) would write them. Empty
+      when the node does not exist.
+  returned: when O(files) is given
+  type: list
+  elements: str
+  sample: [/etc/faunadb/faunadb.yml]
 actions:
   description: What the module did, or would do in check mode, in order.
   returned: always
@@ -325,6 +357,7 @@ from ansible.module_utils.faunadb_common import (
     fail_module,
     faunadb_argument_spec,
 )
+from ansible.module_utils.faunadb_executor import check_file_specs, files_option, files_to_write
 
 ARGUMENT_SPEC = faunadb_argument_spec(
     dict(
@@ -339,6 +372,7 @@ ARGUMENT_SPEC = faunadb_argument_spec(
         cut_off_ports=dict(
             type="list", elements="int", default=list(faunadb_node_ops.DEFAULT_CUT_OFF_PORTS)
         ),
+        files=files_option(),
     )
 )
 
@@ -351,6 +385,10 @@ def validate(params):
     offset = faunadb_node_ops.parse_offset(params["offset"]) if state == "skewed" else None
     if not params["faketime_file"].startswith("/"):
         raise FaunaDBError(f"faketime_file must be an absolute path, got {params['faketime_file']}")
+    if params["files"]:
+        if state != "probe":
+            raise FaunaDBError(f"files is only read with state=probe, not state={state}")
+        check_file_specs(params["files"])
     if docker:
         if state in ("cut_off", "restored") and not params["network"]:
             raise FaunaDBError(f"state={state} in container mode needs network")
@@ -381,6 +419,11 @@ def operate(module, ops):
     )
     if not module._diff:
         result.pop("diff")
+    if params["files"]:
+        differ = {}
+        if result["exists"]:
+            differ, _ = files_to_write(ops.file_executor(), params["files"])
+        result["files_differ"] = list(differ)
     return result
 
 

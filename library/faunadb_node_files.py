@@ -16,6 +16,9 @@ description:
     created but never started, so an image can be checked (release launchers, the clock-skew hook)
     and the node's files written before its process runs. Nothing is needed inside the container.
     One module call does it all, where a copy module takes one per file.
+  - With O(start=true) it then starts the container, unless it runs already (paused or being
+    restarted by its restart policy counts as running), so that a new node's process never runs
+    before its files are in, and in the same call.
 version_added: "0.2.0"
 author: FaunaDB lab project
 options:
@@ -32,45 +35,23 @@ options:
     description: What to do about a missing path, appended to the failure message.
     type: str
     default: ""
-  files:
-    description: Regular files to write on the node, in directories that exist.
-    type: list
-    elements: dict
-    default: []
-    suboptions:
-      path:
-        description: Absolute path of the file.
-        type: str
-        required: true
-      content:
-        description:
-          - What the file holds. Never shown in the task's result, diffs included (a node's
-            configuration holds the root key's hash).
-        type: str
-        required: true
-      mode:
-        description: Permission bits, in octal.
-        type: str
-        default: "0644"
-      owner_id:
-        description: Numeric user ID of the owner.
-        type: int
-        default: 0
-      group_id:
-        description: Numeric group ID.
-        type: int
-        default: 0
-      force:
-        description: Replace a file that differs; V(false) only creates a missing one.
-        type: bool
-        default: true
+  start:
+    description:
+      - Start the container after the check and the writes, unless it runs, is paused or is being
+        restarted. A container that exists stopped (killed, exited) is started too.
+      - Only with O(executor=docker); refused before anything is read or written otherwise.
+      - The start is confirmed by reading the container back (it must run, or be restarting);
+        one that exits at once fails the task with its exit code.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - faunadb
+  - faunadb.files
   - faunadb.attributes
 attributes:
   check_mode:
     support: full
-    details: Reads, and reports what it would write.
+    details: Reads, and reports what it would write and whether it would start the container.
   diff_mode:
     support: full
   idempotent:
@@ -101,6 +82,17 @@ EXAMPLES = r"""
       - path: /etc/faunadb/faketime.rc
         content: "+0\n"
         force: false
+
+- name: Write a new node's configuration into its created container, then start it
+  faunadb_node_files:
+    executor: docker
+    container: replica1_node1
+    paths: [/opt/faunadb/bin/faunadb]
+    files:
+      - path: /etc/faunadb/feature-flags.json
+        content: "{}\n"
+    start: true
+  register: node_files
 """
 
 RETURN = r"""
@@ -116,77 +108,70 @@ written:
   type: list
   elements: str
   sample: ["/etc/faunadb/feature-flags.json"]
+started:
+  description:
+    - Whether the container was started (would be, in check mode); false without O(start=true).
+  returned: always
+  type: bool
+  sample: true
 commands:
-  description: Always empty; no faunadb-admin command runs.
+  description:
+    - No faunadb-admin command runs. With O(start=true), the Docker API call that started the
+      container, written as the C(docker) command that does the same; empty otherwise and in
+      check mode.
   returned: always
   type: list
   elements: str
+  sample: ["docker start replica1_node1"]
 """
 
 from ansible.module_utils.faunadb_admin import run_module
 from ansible.module_utils.faunadb_common import FaunaDBError, faunadb_argument_spec
-from ansible.module_utils.faunadb_executor import FileState
+from ansible.module_utils.faunadb_executor import check_file_specs, files_option, files_to_write
+from ansible.module_utils.faunadb_node_ops import DockerNodeOps, run_operation
 
 ARGUMENT_SPEC = faunadb_argument_spec(
     dict(
         paths=dict(type="list", elements="str", default=[]),
         fail_on_missing=dict(type="bool", default=True),
         hint=dict(type="str", default=""),
-        files=dict(
-            type="list",
-            elements="dict",
-            default=[],
-            options=dict(
-                path=dict(type="str", required=True),
-                content=dict(type="str", required=True, no_log=True),
-                mode=dict(type="str", default="0644"),
-                owner_id=dict(type="int", default=0),
-                group_id=dict(type="int", default=0),
-                force=dict(type="bool", default=True),
-            ),
-        ),
+        files=files_option(),
+        start=dict(type="bool", default=False),
     )
 )
 
 
-def _wanted(spec):
-    try:
-        mode = int(spec["mode"], 8)
-    except ValueError:
-        raise FaunaDBError(f"mode of {spec['path']} must be octal, is {spec['mode']!r}") from None
-    return FileState(spec["content"].encode(), mode, spec["owner_id"], spec["group_id"])
-
-
-def _diff(path, have, want):
-    return dict(
-        before_header=path,
-        after_header=path,
-        before="" if have is None else have.content.decode(errors="replace"),
-        after=want.content.decode(errors="replace"),
-    )
-
-
 def check_files(module, admin):
     params = module.params
-    paths = params["paths"] + [f["path"] for f in params["files"]]
-    relative = [p for p in paths if not p.startswith("/")]
+    if params["start"] and params["executor"] != "docker":
+        raise FaunaDBError("start=true needs executor=docker (a container to start)")
+    relative = [p for p in params["paths"] if not p.startswith("/")]
     if relative:
         raise FaunaDBError(f"paths must be absolute: {', '.join(relative)}")
+    check_file_specs(params["files"])
     missing = admin.executor.missing(params["paths"]) if params["paths"] else []
     if missing and params["fail_on_missing"]:
         where = admin.executor.describe()
         msg = f"Missing on {where}: {', '.join(missing)}. {params['hint']}"
         raise FaunaDBError(msg.strip(), missing=missing)
-    writes, diffs = {}, []
-    for spec in params["files"]:
-        want = _wanted(spec)
-        have = admin.executor.read_file(spec["path"])
-        if have is None or (spec["force"] and have != want):
-            writes[spec["path"]] = want
-            diffs.append(_diff(spec["path"], have, want))
+    writes, diffs = files_to_write(admin.executor, params["files"])
     if writes and not module.check_mode:
         admin.executor.write_files(writes)
-    result = dict(changed=bool(writes), missing=missing, written=list(writes))
+    result = dict(changed=bool(writes), missing=missing, written=list(writes), started=False)
+    if params["start"]:
+        try:
+            run = run_operation(DockerNodeOps(admin.executor), "started",
+                                check_mode=module.check_mode)  # fmt: skip
+        except FaunaDBError as exc:
+            # The files went in before the start failed.
+            exc.details["written"] = list(writes)
+            exc.details["changed"] = bool(writes) or exc.details.get("changed", False)
+            raise
+        result.update(started=run["changed"], commands=run["commands"])
+        result["changed"] = result["changed"] or run["changed"]
+        if run["changed"]:
+            name = admin.executor.describe()
+            diffs.append(dict(before_header=name, after_header=name, **run["diff"]))
     if module._diff and diffs:
         result["diff"] = diffs
     return result

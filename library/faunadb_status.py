@@ -107,6 +107,14 @@ options:
       - With O(condition=healthy), the type each named replica must have in the status, as in
         M(faunadb_replication).
     type: dict
+  status_text:
+    description:
+      - With O(condition=healthy), read the status as its text table, and return with the last
+        check the table (RV(status_text)) and what M(faunadb_info) returns for it (RV(nodes),
+        RV(replicas), RV(replica_types), RV(source)), so that the cluster just found healthy
+        can be shown without asking it again.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - faunadb
   - faunadb.attributes
@@ -193,6 +201,28 @@ summary:
   description: Last status summary (see M(faunadb_info)).
   returned: for V(healthy)
   type: dict
+status_text:
+  description: The text table of the last C(faunadb-admin status), as printed.
+  returned: for V(healthy) with O(status_text=true), when the cluster was found healthy
+  type: str
+nodes:
+  description: The nodes of the last status (see M(faunadb_info)).
+  returned: for V(healthy) with O(status_text=true), when the cluster was found healthy
+  type: list
+  elements: dict
+replicas:
+  description: The replicas of the last status (see M(faunadb_info)).
+  returned: for V(healthy) with O(status_text=true), when the cluster was found healthy
+  type: list
+  elements: dict
+replica_types:
+  description: Replica name to type, from the last status.
+  returned: for V(healthy) with O(status_text=true), when the cluster was found healthy
+  type: dict
+source:
+  description: How the last status was read, V(text) here.
+  returned: for V(healthy) with O(status_text=true), when the cluster was found healthy
+  type: str
 ping:
   description: Last ping answer.
   returned: for V(ping)
@@ -217,6 +247,7 @@ from ansible.module_utils.faunadb_common import (
 )
 from ansible.module_utils.faunadb_executor import ExecutorError
 from ansible.module_utils.faunadb_parse import ParseError, replica_types, summarize
+from ansible.module_utils.faunadb_plan import healthy_problems
 from ansible.module_utils.urls import open_url
 
 ARGUMENT_SPEC = faunadb_argument_spec(
@@ -240,6 +271,7 @@ ARGUMENT_SPEC = faunadb_argument_spec(
         validate_certs=dict(type="bool", default=True),
         min_nodes=dict(type="int", default=1),
         replica_types=dict(type="dict"),
+        status_text=dict(type="bool", default=False),
     )
 )
 
@@ -291,43 +323,28 @@ def check_movement(params, admin):
     return dict(movement=movement)
 
 
-def healthy_problems(status, summary, min_nodes, wanted_types):
-    """Why a parsed status is not healthy (empty list when it is)."""
-    problems = []
-    if summary["nodes_total"] < min_nodes:
-        problems.append(f"{summary['nodes_total']} nodes listed, expected at least {min_nodes}")
-    if not summary["all_up_and_live"]:
-        down = sorted(set(summary["nodes_down"] + summary["nodes_not_live"]), key=str)
-        problems.append("nodes not up and live: {}".format(", ".join(map(str, down))))
-    if not summary["write_quorum"]:
-        live, total = len(summary["data_log_replicas_live"]), len(summary["data_log_replicas"])
-        problems.append(f"no write quorum: {live} of {total} data+log replicas live")
-    if summary["data_replicas_down"]:
-        # Also a data replica listed with no nodes at all, which the node
-        # counts above cannot see.
-        down = ", ".join(summary["data_replicas_down"])
-        problems.append(f"data replicas with no node up and live: {down}")
-    types = replica_types(status)
-    for name, wanted in sorted((wanted_types or {}).items()):
-        if types.get(name) != wanted:
-            problems.append(
-                "replica {} is {}, expected {}".format(name, types.get(name, "absent"), wanted)
-            )
-    return problems
-
-
 def check_healthy(params, admin):
-    status = _read(admin.membership)
+    fmt = "text" if params["status_text"] else "auto"
+    status, movement = _read(lambda: admin.membership_and_movement(fmt))
     if status is None:
         raise NotYet("This node is not part of a cluster.", member=False)
     summary = summarize(status)
     problems = healthy_problems(status, summary, params["min_nodes"], params["replica_types"])
     if problems:
         raise NotYet("; ".join(problems), member=True, summary=summary)
-    movement = _read(admin.movement)
+    movement = _read(movement)
     if not movement["settled"]:
         raise NotYet(movement["message"], member=True, summary=summary, movement=movement)
-    return dict(member=True, summary=summary, movement=movement)
+    found = dict(member=True, summary=summary, movement=movement)
+    if params["status_text"]:
+        found.update(
+            status_text=admin.status_text,
+            source=status["source"],
+            nodes=status["nodes"],
+            replicas=status["replicas"],
+            replica_types=replica_types(status),
+        )
+    return found
 
 
 def ping_url(params):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 import shlex
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils import faunadb_executor
 from ansible.module_utils.basic import AnsibleModule
@@ -24,6 +26,8 @@ from ansible.module_utils.faunadb_parse import (
 )
 
 ROOT_KEY_ENV = "FAUNADB_ROOT_KEY"
+# Seconds between two tries of a command whose admin API did not answer yet.
+ADMIN_WAIT_INTERVAL = 1
 # The real bin/faunadb-admin ignores -c and finds its config only through
 # this variable (else ./faunadb.yml, INSTALL/faunadb.yml, /etc/faunadb.yml).
 CONFIG_ENV = "FAUNADB_CONFIG"
@@ -118,6 +122,7 @@ class FaunaAdmin:
         admin_host=None,
         root_key=None,
         timeout=None,
+        admin_wait=0,
     ):
         self.executor = executor
         self.admin_path = admin_path or "faunadb-admin"
@@ -125,6 +130,9 @@ class FaunaAdmin:
         self.admin_host = admin_host
         self._root_key = root_key
         self.timeout = timeout
+        # Seconds a command keeps being retried while the admin API refuses
+        # connections (a node just started); 0: fail at once.
+        self.admin_wait = admin_wait or 0
         self.commands = []
         # The table as printed, when status() last read it as text.
         self.status_text = None
@@ -139,6 +147,7 @@ class FaunaAdmin:
             admin_host=params.get("admin_host"),
             root_key=params.get("root_key"),
             timeout=params.get("command_timeout"),
+            admin_wait=params.get("admin_wait"),
         )
 
     def argv(self, *args, json_output=False):
@@ -164,9 +173,18 @@ class FaunaAdmin:
         # The key never is on argv, so the displayed command needs no redaction.
         cmd = " ".join(shlex.quote(a) for a in argv)
         self.commands.append(cmd)
-        rc, stdout, stderr = self.executor.run(
-            argv, self.environment(), timeout=timeout or self.timeout
-        )
+        deadline = time.monotonic() + self.admin_wait
+        while True:
+            rc, stdout, stderr = self.executor.run(
+                argv, self.environment(), timeout=timeout or self.timeout
+            )
+            # "Could not connect to FaunaDB": the client never reached the node's
+            # admin API, so the command did nothing and may run again.
+            if rc == 0 or time.monotonic() >= deadline or error_kind(
+                f"{stdout}\n{stderr}"
+            ) != "unreachable":
+                break
+            time.sleep(ADMIN_WAIT_INTERVAL)
         result = AdminResult(rc, stdout, stderr, cmd)
         if check and rc != 0:
             raise self.error(result)
@@ -215,6 +233,27 @@ class FaunaAdmin:
             if exc.kind == "not_member":
                 return None
             raise
+
+    def membership_and_movement(self, fmt="auto"):
+        """membership() and movement() side by side: each is a JVM start on a real node,
+        seconds apart when run one after the other.
+
+        Returns (status, movement) where movement is a callable giving the parsed
+        movement-status or raising its error, so that a caller judging the status first
+        sees the status's failure, not the movement's. The status is None (and so is
+        movement) when this node is not part of a cluster.
+        """
+        if not getattr(self.executor, "concurrent", True):
+            # One after the other, the movement only when asked for (a scripted test
+            # executor answers in a fixed order).
+            status = self.membership(fmt)
+            return (None, None) if status is None else (status, self.movement)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            moving = pool.submit(self.movement)
+            status = self.membership(fmt)
+        if status is None:
+            return None, None
+        return status, moving.result
 
     def replication(self):
         """Replica name -> type, from show-replication (or status on a binary without it)."""

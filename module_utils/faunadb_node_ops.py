@@ -518,6 +518,10 @@ class NodeOps:
     def can_restore(self):
         return True
 
+    def file_executor(self):
+        """The faunadb_executor.Executor that reads and writes files on the node."""
+        raise NotImplementedError
+
     def apply(self, step):
         if step.kind == "skew":
             self.write_skew(step.value)
@@ -581,14 +585,14 @@ def container_state(inspect, network=None):
     if inspect is None:
         return dict(exists=False, running=False, paused=False, restarting=False, exit_code=None,
                     pid=None, status="absent", cut_off=None, networks=[], address=None,
-                    restart_count=None, clock_hook=dict(preloaded=False, file=None))  # fmt: skip
+                    restart_count=None, clock_hook=dict(preloaded=False, file=None),
+                    labels={})  # fmt: skip
     st = inspect.get("State") or {}
     restarting = bool(st.get("Restarting"))
     running = bool(st.get("Running")) and not restarting
     networks = (inspect.get("NetworkSettings") or {}).get("Networks") or {}
-    env = dict(
-        item.partition("=")[::2] for item in (inspect.get("Config") or {}).get("Env") or []
-    )
+    config = inspect.get("Config") or {}
+    env = dict(item.partition("=")[::2] for item in config.get("Env") or [])
     attached = networks.get(network) if network else None
     return dict(
         exists=True,
@@ -603,6 +607,7 @@ def container_state(inspect, network=None):
         address=(attached or {}).get("IPAddress") or None,
         restart_count=inspect.get("RestartCount"),
         clock_hook=clock_hook(env),
+        labels=dict(config.get("Labels") or {}),
     )
 
 
@@ -780,6 +785,9 @@ class DockerNodeOps(NodeOps):
 
     def can_restore(self):
         return bool(self.network)
+
+    def file_executor(self):
+        return self.executor
 
     def _need_network(self, op):
         if not self.network:
@@ -995,6 +1003,9 @@ class SystemdNodeOps(NodeOps):
 
     def can_restore(self):
         return True
+
+    def file_executor(self):
+        return self.runner
 
     def _need_iptables(self):
         if not self.which("iptables"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from ansible.module_utils.faunadb_common import REPLICA_TYPES, FaunaDBError
+from ansible.module_utils.faunadb_parse import replica_types, summarize
 
 # Promote before demoting: demoting first could leave the cluster with fewer
 # data+log replicas than it needs while the other half of the change waits.
@@ -147,10 +148,56 @@ _UPDATED_RE = re.compile(r"Updated replicas? (?P<names>.+?) to type (?P<type>\S+
 def confirm_update(stdout, action):
     """Check that update-replica said it updated exactly the replicas asked for."""
     match = _UPDATED_RE.search(stdout or "")
-    if not match or match.group("type") != action["type"]:
+    named = set(re.split(r",\s*|\s+and\s+", match.group("names"))) if match else set()
+    if not match or match.group("type") != action["type"] or named != set(action["replicas"]):
         raise FaunaDBError(
             "update-replica {} {} exited 0 but did not confirm the update; output: {!r}".format(
                 action["type"], " ".join(action["replicas"]), (stdout or "").strip()
             ),
             stdout=stdout,
         )
+
+
+def healthy_problems(status, summary, min_nodes, wanted_types):
+    """Why a parsed status is not healthy (empty list when it is)."""
+    problems = []
+    if summary["nodes_total"] < min_nodes:
+        problems.append(f"{summary['nodes_total']} nodes listed, expected at least {min_nodes}")
+    if not summary["all_up_and_live"]:
+        down = sorted(set(summary["nodes_down"] + summary["nodes_not_live"]), key=str)
+        problems.append("nodes not up and live: {}".format(", ".join(map(str, down))))
+    if not summary["write_quorum"]:
+        live, total = len(summary["data_log_replicas_live"]), len(summary["data_log_replicas"])
+        problems.append(f"no write quorum: {live} of {total} data+log replicas live")
+    if summary["data_replicas_down"]:
+        # Also a data replica listed with no nodes at all, which the node
+        # counts above cannot see.
+        down = ", ".join(summary["data_replicas_down"])
+        problems.append(f"data replicas with no node up and live: {down}")
+    types = replica_types(status)
+    for name, wanted in sorted((wanted_types or {}).items()):
+        if types.get(name) != wanted:
+            problems.append(
+                "replica {} is {}, expected {}".format(name, types.get(name, "absent"), wanted)
+            )
+    return problems
+
+
+def cluster_problems(status, movement, expected_nodes, wanted_types):
+    """Why a member's status and movement-status are not yet the cluster wanted (empty when
+    they are): every expected node (address -> replica) listed in its replica, and the
+    cluster healthy by healthy_problems with no data movement, the same judgement as a
+    wait for condition=healthy.
+    """
+    listed = {n.get("address"): n for n in status["nodes"] if n.get("state") != "removed"}
+    problems = []
+    for address, replica in sorted(expected_nodes.items()):
+        seen = listed.get(address)
+        if seen is None:
+            problems.append(f"{address} is not listed")
+        elif seen.get("replica") != replica:
+            problems.append(f"{address} is in {seen.get('replica')}, not {replica}")
+    problems += healthy_problems(status, summarize(status), len(expected_nodes), wanted_types)
+    if not (movement or {}).get("settled"):
+        problems.append((movement or {}).get("message") or "movement unknown")
+    return problems

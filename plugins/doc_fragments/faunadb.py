@@ -112,6 +112,48 @@ options:
     type: str
 """
 
+    # The files of a node: faunadb_node_files writes them, faunadb_node's probe
+    # compares them (module_utils/faunadb_executor.py files_option()).
+    FILES = r"""
+options:
+  files:
+    description:
+      - Regular files the node should hold, in directories that exist. M(faunadb_node_files) writes
+        those that differ; M(faunadb_node) with O(state=probe) only tells which it would write
+        (RV(files_differ)), so that one call tells whether a running node is as wanted.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: Absolute path of the file.
+        type: str
+        required: true
+      content:
+        description:
+          - What the file holds. Never shown in the task's result, diffs included (a node's
+            configuration holds the root key's hash).
+        type: str
+        required: true
+      mode:
+        description: Permission bits, in octal.
+        type: str
+        default: "0644"
+      owner_id:
+        description: Numeric user ID of the owner.
+        type: int
+        default: 0
+      group_id:
+        description: Numeric group ID.
+        type: int
+        default: 0
+      force:
+        description: Replace a file that differs; V(false) only creates a missing one (a file that
+          exists counts as matching, whatever it holds).
+        type: bool
+        default: true
+"""
+
     # Wording of the attributes, once; each module states only its support level.
     ATTRIBUTES = r"""
 attributes:

@@ -53,12 +53,18 @@ def inventory(
     }
 
 
-def preflight(tmp_path: Path, inv: dict) -> tuple[subprocess.CompletedProcess, str]:
+def preflight(tmp_path: Path, inv: dict, *args: str) -> tuple[subprocess.CompletedProcess, str]:
     """Run preflight; return the run and its error messages, unwrapped."""
     path = tmp_path / "inventory.yml"
     path.write_text(yaml.safe_dump(inv))
     proc = subprocess.run(
-        [str(ROOT / ".venv/bin/ansible-playbook"), "-i", str(path), "playbooks/preflight.yml"],
+        [
+            str(ROOT / ".venv/bin/ansible-playbook"),
+            "-i",
+            str(path),
+            "playbooks/preflight.yml",
+            *args,
+        ],
         cwd=ROOT,
         env=dict(os.environ, ANSIBLE_NOCOLOR="1"),
         capture_output=True,
@@ -195,6 +201,18 @@ BAD = [
         inventory(cluster={"faunadb_network": "my net"}),
         ['faunadb_network is "my net"'],
     ),
+    # n1 (the host the checks run on) is in service mode; n2 is in container
+    # mode by the role's default, which hostvars alone would not show.
+    (
+        "mode_from_role_default",
+        inventory(
+            nodes={
+                "n1": {"faunadb_deploy_mode": "service", "faunadb_address": "10.0.1.10"},
+                "n2": {"faunadb_address": "10.0.0.5"},
+            }
+        ),
+        ['n2: faunadb_address is "10.0.0.5"', "inside faunadb_network_subnet 172.28.0.0/24"],
+    ),
     # Left to the role's argument spec, which validate.yml runs last.
     (
         "bad_type",
@@ -237,6 +255,11 @@ def test_bad_inventory_fails_before_anything_changes(tmp_path, inv, expected):
             ),
             id="fewer_data_log_allowed",
         ),
+        # Templated from a role default, the way defaults/main.yml picks the test double.
+        pytest.param(
+            inventory(cluster={"faunadb_node_image": "{{ faunadb_test_double_image }}"}),
+            id="value_from_role_default",
+        ),
     ],
 )
 def test_valid_inventory_passes(tmp_path, inv):
@@ -245,3 +268,11 @@ def test_valid_inventory_passes(tmp_path, inv):
     key = tmp_path / ".secrets" / "pftest.root_key"
     assert files(tmp_path) == [".secrets", ".secrets/pftest.root_key", "inventory.yml"]
     assert key.stat().st_mode & 0o777 == 0o600
+
+
+def test_limit_checks_the_hosts_it_keeps(tmp_path):
+    inv = inventory(nodes={"n2": {"faunadb_replica": "_r2"}})
+    proc, errors = preflight(tmp_path, inv, "--limit", "n2")
+    assert proc.returncode != 0, proc.stdout[-3000:]
+    assert 'n2: faunadb_replica is "_r2"' in errors, errors or proc.stdout[-3000:]
+    assert files(tmp_path) == ["inventory.yml"]

@@ -140,6 +140,9 @@ class FakeCluster:
 class Scripted(Executor):
     """Answers each call with the next scripted (rc, stdout, stderr), recording argv and env."""
 
+    # Answers come in the scripted order, so no two commands may run at once.
+    concurrent = False
+
     def __init__(self, *answers):
         self.answers = list(answers)
         self.calls = []

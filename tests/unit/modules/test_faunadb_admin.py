@@ -7,7 +7,7 @@ from unittest import mock
 
 import docker.errors
 import pytest
-from ansible.module_utils import faunadb_executor
+from ansible.module_utils import faunadb_admin, faunadb_executor
 from ansible.module_utils.faunadb_admin import (
     AdminCommandError,
     FaunaAdmin,
@@ -351,3 +351,41 @@ def test_broken_tls_settings_fail_clearly():
         faunadb_executor.make_executor(module)
     assert exc.value.kind == "config"
     assert "Docker TLS settings" in exc.value.msg
+
+
+# -- admin_wait: a node just started ------------------------------------------------------
+
+REFUSED = (1, "ERROR: Could not connect to FaunaDB at 127.0.0.1:8444\n", "")
+
+
+def test_a_command_waits_for_its_admin_api_when_asked(monkeypatch):
+    monkeypatch.setattr(faunadb_admin.time, "sleep", lambda seconds: None)
+    ex = Scripted(REFUSED, REFUSED, (0, "Node has joined the cluster.\n", ""))
+    admin = FaunaAdmin(ex, admin_wait=30)
+    result = admin.run("join", "10.0.0.1", "-r", "replica2")
+    assert result.rc == 0 and len(ex.calls) == 3
+    # One command, however many tries.
+    assert admin.commands == ["faunadb-admin join 10.0.0.1 -r replica2"]
+
+
+def test_no_wait_unless_asked_and_never_for_other_failures(monkeypatch):
+    monkeypatch.setattr(faunadb_admin.time, "sleep", lambda seconds: None)
+    with pytest.raises(AdminCommandError) as refused:
+        FaunaAdmin(Scripted(REFUSED)).run("init", "-r", "replica1")
+    assert refused.value.kind == "unreachable"
+    seedless = (1, "", "Failed: Please make sure it is reachable and a member of an existing "
+                "cluster.\n")  # fmt: skip
+    ex = Scripted(seedless)
+    with pytest.raises(AdminCommandError):
+        FaunaAdmin(ex, admin_wait=30).run("join", "10.0.0.1", "-r", "replica2")
+    assert len(ex.calls) == 1
+
+
+def test_the_wait_is_bounded(monkeypatch):
+    clock = iter(range(0, 1000, 10))
+    monkeypatch.setattr(faunadb_admin.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(faunadb_admin.time, "sleep", lambda seconds: None)
+    ex = Scripted(*[REFUSED] * 10)
+    with pytest.raises(AdminCommandError):
+        FaunaAdmin(ex, admin_wait=25).run("status")
+    assert len(ex.calls) == 3

@@ -27,18 +27,26 @@ SPEC_KEYS = ("type", "default", "choices", "required", "elements")
 FRAGMENT = REPO / "plugins" / "doc_fragments" / "faunadb.py"
 
 
-def fragment_options():
+def fragment_options(part="DOCUMENTATION"):
     namespace = {}
     exec(compile(FRAGMENT.read_text(), str(FRAGMENT), "exec"), namespace)  # noqa: S102
-    return yaml.safe_load(namespace["ModuleDocFragment"].DOCUMENTATION)["options"]
+    return yaml.safe_load(getattr(namespace["ModuleDocFragment"], part))["options"]
+
+
+# The modules that take a node's files (module_utils/faunadb_executor.py files_option()),
+# documented once in the fragment's FILES part.
+FILES_MODULES = ["faunadb_node", "faunadb_node_files"]
 
 
 def docs(name):
     """A module's doc blocks, with the shared fragment's options merged in as ansible-doc does."""
     module = importlib.import_module(name)
     documentation = yaml.safe_load(module.DOCUMENTATION)
-    if "faunadb" in documentation.get("extends_documentation_fragment", []):
+    fragments = documentation.get("extends_documentation_fragment", [])
+    if "faunadb" in fragments:
         documentation["options"] = {**fragment_options(), **documentation["options"]}
+    if "faunadb.files" in fragments:
+        documentation["options"] = {**fragment_options("FILES"), **documentation["options"]}
     return (
         module,
         documentation,
@@ -122,12 +130,15 @@ def test_common_options_come_from_the_fragment_only(name):
     # Documented once (plugins/doc_fragments/faunadb.py), defined once (faunadb_argument_spec).
     assert set(fragment_options()) == set(faunadb_argument_spec())
     module = importlib.import_module(name)
+    files = ["faunadb.files"] if name in FILES_MODULES else []
     assert yaml.safe_load(module.DOCUMENTATION)["extends_documentation_fragment"] == [
         "faunadb",
+        *files,
         "faunadb.attributes",
     ]
     own = set(yaml.safe_load(module.DOCUMENTATION)["options"])
     assert not own & set(faunadb_argument_spec()), "a common option is documented again"
+    assert not own & set(fragment_options("FILES")), "files is documented again"
 
 
 def test_root_key_is_no_log_and_nothing_else_needs_it():

@@ -255,15 +255,25 @@ def test_replication_update_error_from_faunadb(run_module):
     assert run.result["cmd"] == "faunadb-admin update-replica data replica3"
 
 
-def test_replication_reads_back_and_fails_when_not_applied(run_module):
-    show = fixture_text("faunadb_admin_show-replication_mixed.txt")
+def test_replication_trusts_the_answer_without_reading_back(run_module):
     ex = Scripted(
-        (0, show, ""),
+        (0, fixture_text("faunadb_admin_show-replication_mixed.txt"), ""),
         (0, "Updated replica replica3 to type data.\n", ""),
-        (0, show, ""),
     )
     run = run_module(faunadb_replication, dict(replicas={"replica3": "data"}), ex)
-    assert run.failed and "replica3=compute (wanted data)" in run.result["msg"]
+    assert run.rc == 0 and run.result["changed"] and run.result["replicas"]["replica3"] == "data"
+    assert [c[0][1:] for c in ex.calls] == [
+        ["show-replication"], ["update-replica", "data", "replica3"]
+    ]
+
+
+def test_replication_fails_when_the_answer_names_other_replicas(run_module):
+    ex = Scripted(
+        (0, fixture_text("faunadb_admin_show-replication_mixed.txt"), ""),
+        (0, "Updated replica replica2 to type data.\n", ""),
+    )
+    run = run_module(faunadb_replication, dict(replicas={"replica3": "data"}), ex)
+    assert run.failed and "did not confirm the update" in run.result["msg"]
 
 
 # -- faunadb_info -----------------------------------------------------------------------
@@ -380,6 +390,72 @@ def test_status_healthy(run_module):
     cluster.members["10.0.0.3"]["status"] = "up"
     run = run_module(faunadb_status, dict(args, min_nodes=9), node)
     assert run.failed and "3 nodes listed, expected at least 9" in run.result["msg"]
+
+
+def test_status_healthy_returns_the_table_it_judged(run_module):
+    cluster = three_by_one(ALL_DATA_LOG)
+    node = FakeNode(cluster, "10.0.0.1")
+    args = dict(condition="healthy", interval=0, poll=1, min_nodes=3, replica_types=ALL_DATA_LOG)
+    healthy = run_module(faunadb_status, dict(args, status_text=True), node).result
+    info = run_module(faunadb_info, dict(gather=["status", "status_text", "movement"]), node).result
+    for key in ("status_text", "source", "nodes", "replicas", "replica_types", "summary"):
+        assert healthy[key] == info[key], key
+    assert healthy["source"] == "text"
+    assert "status_text" not in run_module(faunadb_status, args, node).result
+
+
+def test_info_judges_the_cluster_against_the_wanted_one(run_module):
+    cluster = three_by_one()
+    node = FakeNode(cluster, "10.0.0.1")
+    wanted = dict(expect_nodes={"10.0.0.1": "replica1", "10.0.0.2": "replica2"},
+                  replica_types=ALL_DATA_LOG, gather=["status_text"])  # fmt: skip
+    run = run_module(faunadb_info, wanted, node)
+    assert run.result["problems"] == [
+        "replica replica2 is compute, expected data+log",
+        "replica replica3 is compute, expected data+log",
+    ]
+    assert run.result["movement"]["settled"] is True and "status_text" in run.result
+    cluster.types.update(ALL_DATA_LOG)
+    assert run_module(faunadb_info, wanted, node).result["problems"] == []
+    lone = run_module(faunadb_info, wanted, FakeNode(FakeCluster(), "10.0.0.9")).result
+    assert lone["problems"] == ["this node is not part of a cluster"]
+    assert "problems" not in run_module(faunadb_info, {}, node).result
+
+
+class _Together(FakeNode):
+    """A node whose status and movement-status each wait for the other to be in flight."""
+
+    def __init__(self, *args, movement_fails=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.both = threading.Barrier(2, timeout=5)
+        self.movement_fails = movement_fails
+
+    def run(self, argv, env=None, timeout=None):
+        self.both.wait()  # BrokenBarrierError unless the other command runs at the same time
+        if self.movement_fails and "movement-status" in argv:
+            return 1, "", "Failed: Unknown error. Please contact support.\n"
+        return super().run(argv, env, timeout)
+
+
+def test_status_and_movement_are_read_side_by_side(run_module):
+    node = _Together(three_by_one(ALL_DATA_LOG), "10.0.0.1")
+    run = run_module(faunadb_info, dict(gather=["status", "movement"]), node)
+    assert run.rc == 0, run.result
+    assert run.result["member"] and run.result["movement"]["settled"] is True
+
+    node = _Together(three_by_one(ALL_DATA_LOG), "10.0.0.1")
+    args = dict(condition="healthy", interval=0, poll=1, min_nodes=3, replica_types=ALL_DATA_LOG)
+    assert run_module(faunadb_status, args, node).rc == 0
+
+
+def test_healthy_reports_the_status_before_a_failed_movement_read(run_module):
+    cluster = three_by_one(ALL_DATA_LOG)
+    cluster.members["10.0.0.3"]["status"] = "down"
+    node = _Together(cluster, "10.0.0.1", movement_fails=True)
+    args = dict(condition="healthy", interval=0, poll=1, min_nodes=3, replica_types=ALL_DATA_LOG)
+    run = run_module(faunadb_status, args, node)
+    assert run.failed and run.result["reason"].startswith("nodes not up and live: 10.0.0.3")
+    assert "Unknown error" not in run.result["msg"]
 
 
 class _PingHandler(BaseHTTPRequestHandler):
@@ -500,7 +576,10 @@ def test_info_status_and_its_table_take_one_status_call(run_module):
     cluster = three_by_one(ALL_DATA_LOG)
     node = FakeNode(cluster, "10.0.0.1")
     both = run_module(faunadb_info, dict(gather=["status", "status_text", "movement"]), node)
-    assert both.result["commands"] == ["faunadb-admin status", "faunadb-admin movement-status"]
+    # Side by side, so in either order.
+    assert sorted(both.result["commands"]) == [
+        "faunadb-admin movement-status", "faunadb-admin status"
+    ]
     assert both.result["status_text"] == format_status_text(cluster.status_json())
     parsed = run_module(faunadb_info, dict(gather=["status"]), node).result
     assert parsed["source"] == "json"

@@ -24,6 +24,7 @@ import faunadb_node
 import pytest
 from ansible.module_utils import faunadb_node_ops as ops_mod
 from ansible.module_utils.faunadb_common import FaunaDBError
+from ansible.module_utils.faunadb_executor import LocalExecutor
 from ansible.module_utils.faunadb_node_ops import (
     RULE_COMMENT,
     DockerNodeOps,
@@ -488,6 +489,16 @@ def test_container_state_from_inspect():
     assert (restarting["running"], restarting["restarting"]) == (False, True)
     assert container_state(inspect(paused=True), None)["cut_off"] is None
     assert container_state(None, "fdb")["exists"] is False
+
+
+def test_container_state_has_the_labels_the_role_compares():
+    info = inspect()
+    info["Config"]["Labels"] = {"org.faunalab.spec": "abc", "org.faunalab.role": "faunadb-node"}
+    assert container_state(info)["labels"] == info["Config"]["Labels"]
+    # A container created without labels has Labels null in docker inspect.
+    info["Config"]["Labels"] = None
+    assert container_state(info)["labels"] == {}
+    assert container_state(None)["labels"] == {}
 
 
 def test_skew_archive_round_trip():
@@ -1014,6 +1025,60 @@ def test_main_turns_an_unexpected_error_into_a_message(run_main):
 def test_main_probe_default(run_main):
     result, _ = run_main({}, FakeOps(running=False, exit_code=137))
     assert result["changed"] is False and result["exit_code"] == 137 and result["actions"] == []
+
+
+def probe_files(tmp_path):
+    ids = dict(owner_id=os.getuid(), group_id=os.getgid())
+    (tmp_path / "faunadb.yml").write_text("x: 1\n")
+    os.chmod(tmp_path / "faunadb.yml", 0o640)
+    (tmp_path / "flags.json").write_text("{}\n")
+    os.chmod(tmp_path / "flags.json", 0o640)
+    (tmp_path / "skew").write_text("+120\n")
+    return [
+        dict(path=str(tmp_path / "faunadb.yml"), content="x: 1\n", mode="0640", **ids),
+        dict(path=str(tmp_path / "flags.json"), content='{"version": 1}\n', mode="0640", **ids),
+        # Kept as it is when it exists (a scenario may be skewing the clock): no difference.
+        dict(path=str(tmp_path / "skew"), content="+0\n", force=False, **ids),
+        dict(path=str(tmp_path / "missing"), content="y\n", **ids),
+    ]
+
+
+def test_main_probe_reports_which_files_differ_without_writing(run_main, tmp_path):
+    fake = FakeOps()
+    fake.file_executor = LocalExecutor
+    files = probe_files(tmp_path)
+    result, _ = run_main(dict(files=files), fake)
+    assert result["changed"] is False
+    assert result["files_differ"] == [files[1]["path"], files[3]["path"]]
+    assert (tmp_path / "flags.json").read_text() == "{}\n" and not (tmp_path / "missing").exists()
+    assert '{"version": 1}' not in json.dumps(result)
+
+
+def test_main_probe_of_a_missing_node_reads_no_files(run_main, tmp_path):
+    fake = FakeOps(exists=False, running=False)
+    fake.file_executor = mock.Mock(side_effect=AssertionError("no node, nothing to read"))
+    result, _ = run_main(dict(files=probe_files(tmp_path)), fake)
+    assert (result["exists"], result["files_differ"]) == (False, [])
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (dict(state="started", files=[dict(path="/etc/a", content="x")]),
+         "files is only read with state=probe"),
+        (dict(files=[dict(path="etc/a", content="x")]), "paths must be absolute"),
+        (dict(files=[dict(path="/etc/a", content="x", mode="rw")]), "must be octal"),
+    ],
+)  # fmt: skip
+def test_main_refuses_bad_files_before_reading_the_node(run_main, args, message):
+    result, factory = run_main(args, FakeOps())
+    assert result["failed"] is True and message in result["msg"]
+    factory.assert_not_called()
+
+
+def test_main_without_files_returns_no_files_differ(run_main):
+    result, _ = run_main({}, FakeOps())
+    assert "files_differ" not in result
 
 
 def test_make_node_ops_picks_the_implementation():

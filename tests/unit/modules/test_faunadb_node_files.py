@@ -1,11 +1,18 @@
-"""faunadb_node_files: the launcher check and the node's own files, on a local node."""
+"""faunadb_node_files: the launcher check and the node's own files, on a local node, and the
+start of a container after them (start=true) on a fake engine."""
 
 from __future__ import annotations
 
 import json
 import os
+from types import SimpleNamespace
+from unittest import mock
 
+import docker.errors
 import faunadb_node_files
+import pytest
+from ansible.module_utils import faunadb_node_ops as ops_mod
+from ansible.module_utils.faunadb_common import FaunaDBError
 from ansible.module_utils.faunadb_executor import LocalExecutor
 
 
@@ -53,3 +60,114 @@ def test_a_missing_path_fails_before_anything_is_written(run_module, tmp_path):
     run = run_module(faunadb_node_files, args, LocalExecutor())
     assert run.failed and "Use a release." in run.result["msg"]
     assert not (tmp_path / "a.yml").exists()
+
+
+# -- start=true: the container is started in the same call, after its files -------------
+
+
+class FakeEngine:
+    """The part of docker.APIClient that starting a container uses, over its state."""
+
+    def __init__(self, status, files_dir=None):
+        self.status = status  # created, exited, running, paused, restarting
+        self.files_dir = files_dir
+        self.calls = []
+        self.files_at_start = None
+
+    def inspect_container(self, name):
+        running = self.status in ("running", "paused", "restarting")
+        return {
+            "State": {"Status": self.status, "Running": running, "Paused": self.status == "paused",
+                      "Restarting": self.status == "restarting",
+                      "ExitCode": 137 if self.status == "exited" else 0,
+                      "Pid": 4321 if running else 0},
+            "Config": {"Env": [], "Labels": {"org.faunalab.role": "faunadb-node"}},
+        }  # fmt: skip
+
+    def get_archive(self, name, path):
+        raise docker.errors.NotFound("Could not find the file")
+
+    def start(self, name):
+        self.calls.append(("start", name))
+        self.files_at_start = sorted(p.name for p in self.files_dir.iterdir())
+        self.status = "running"
+
+
+class FakeDockerExecutor(LocalExecutor):
+    """A container whose files are local ones (LocalExecutor) and whose engine is FakeEngine."""
+
+    name = "docker"
+    container_name = "n1"
+    docker_host = "unix:///fake.sock"
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    def describe(self):
+        return "docker container n1 on unix:///fake.sock"
+
+    def _get_client(self):
+        return SimpleNamespace(api=self.engine)
+
+    def _unreachable(self, exc):
+        return FaunaDBError(f"Cannot reach the Docker engine: {exc}")
+
+
+def docker_args(tmp_path, **extra):
+    files = [spec(tmp_path, "faunadb.yml", "x: 1\n", mode="0640")]
+    return dict(executor="docker", container="n1", files=files, start=True, **extra)
+
+
+@pytest.mark.parametrize("status", ["created", "exited"])
+def test_start_comes_after_the_files_and_check_mode_predicts_it(run_module, tmp_path, status):
+    engine = FakeEngine(status, tmp_path)
+    check = run_module(faunadb_node_files, docker_args(tmp_path), FakeDockerExecutor(engine),
+                       check_mode=True)  # fmt: skip
+    assert (check.result["changed"], check.result["started"], check.result["commands"]) == (
+        True, True, [])  # fmt: skip
+    assert engine.calls == [] and not (tmp_path / "faunadb.yml").exists()
+
+    run = run_module(faunadb_node_files, docker_args(tmp_path), FakeDockerExecutor(engine),
+                     diff=True)  # fmt: skip
+    assert (run.result["changed"], run.result["started"]) == (True, True)
+    assert run.result["commands"] == ["docker start n1"]
+    # FaunaDB never starts without its configuration.
+    assert engine.calls == [("start", "n1")] and engine.files_at_start == ["faunadb.yml"]
+    assert run.result["diff"][-1]["after"]["running"] is True
+
+    again = run_module(faunadb_node_files, docker_args(tmp_path), FakeDockerExecutor(engine))
+    assert (again.result["changed"], again.result["started"]) == (False, False)
+    assert engine.calls == [("start", "n1")]
+
+
+@pytest.mark.parametrize("status", ["running", "paused", "restarting"])
+def test_a_container_that_runs_is_not_started(run_module, tmp_path, status):
+    engine = FakeEngine(status, tmp_path)
+    run = run_module(faunadb_node_files, docker_args(tmp_path), FakeDockerExecutor(engine))
+    assert (run.result["changed"], run.result["started"]) == (True, False)
+    assert run.result["written"] == [str(tmp_path / "faunadb.yml")] and engine.calls == []
+
+
+def test_a_container_that_exits_at_once_fails_with_its_exit_code(run_module, tmp_path):
+    engine = FakeEngine("created", tmp_path)
+    engine.start = lambda name: setattr(engine, "status", "exited")
+    with mock.patch.object(ops_mod, "SETTLE_SECONDS", 0):
+        run = run_module(faunadb_node_files, docker_args(tmp_path), FakeDockerExecutor(engine))
+    assert run.failed and "exited with code 137" in run.result["msg"]
+    # The files went in before the start failed.
+    assert run.result["changed"] is True and run.result["written"]
+
+
+def test_start_needs_the_docker_executor_and_is_refused_before_anything(run_module, tmp_path):
+    args = dict(files=[spec(tmp_path, "a.yml", "x\n")], start=True)
+    run = run_module(faunadb_node_files, args, LocalExecutor())
+    assert run.failed and "start=true needs executor=docker" in run.result["msg"]
+    assert not (tmp_path / "a.yml").exists()
+
+
+def test_a_missing_path_fails_before_the_files_and_the_start(run_module, tmp_path):
+    engine = FakeEngine("created", tmp_path)
+    args = docker_args(tmp_path, paths=[str(tmp_path / "bin" / "faunadb")])
+    run = run_module(faunadb_node_files, args, FakeDockerExecutor(engine))
+    assert run.failed and "Missing on docker container n1" in run.result["msg"]
+    assert engine.calls == [] and not (tmp_path / "faunadb.yml").exists()

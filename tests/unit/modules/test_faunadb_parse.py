@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import faunadb_status
 import pytest
 from ansible.module_utils.faunadb_parse import (
     ParseError,
@@ -17,6 +16,7 @@ from ansible.module_utils.faunadb_parse import (
     replica_types,
     summarize,
 )
+from ansible.module_utils.faunadb_plan import healthy_problems
 from faunadb_module_testkit import FIXTURES, fixture_text
 
 
@@ -290,7 +290,7 @@ def test_data_replica_with_no_nodes_is_not_healthy(source):
     assert (s["all_up_and_live"], s["write_quorum"]) == (True, True)
     # ...but the data replica has nothing to serve its copy with.
     assert s["data_replicas_down"] == ["replica2"]
-    problems = faunadb_status.healthy_problems(status, s, 1, None)
+    problems = healthy_problems(status, s, 1, None)
     assert problems == ["data replicas with no node up and live: replica2"]
 
 

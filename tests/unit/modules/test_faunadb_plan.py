@@ -7,6 +7,7 @@ from ansible.module_utils.faunadb_common import FaunaDBError, validate_replica_n
 from ansible.module_utils.faunadb_parse import parse_status_text
 from ansible.module_utils.faunadb_plan import (
     cluster_operation_outcome,
+    cluster_problems,
     confirm_update,
     plan_member,
     plan_remove,
@@ -142,6 +143,12 @@ def test_confirm_update_rejects_other_text():
         )
     with pytest.raises(FaunaDBError):
         confirm_update("", dict(type="data", replicas=["replica2"]))
+    # The module trusts this answer (no read-back), so it must name every replica asked for.
+    with pytest.raises(FaunaDBError):
+        confirm_update(
+            "Updated replica replica2 to type data+log.\n",
+            dict(type="data+log", replicas=["replica2", "replica3"]),
+        )
 
 
 @pytest.mark.parametrize("name", ["replica1", "dc-1_a", "région", "eu/west-1", "A"])
@@ -153,3 +160,52 @@ def test_valid_replica_names(name):
 def test_invalid_replica_names(name):
     with pytest.raises(FaunaDBError):
         validate_replica_name(name)
+
+
+# -- cluster_problems: is a converged cluster's reading the cluster wanted? ------------
+
+NODES_3X1 = {"10.0.0.1": "replica1", "10.0.0.2": "replica2", "10.0.0.3": "replica3"}
+TYPES_3X1 = dict.fromkeys(["replica1", "replica2", "replica3"], "data+log")
+SETTLED = dict(settled=True, message="No data movement is currently in progress.")
+
+
+def _status_3x1(**nodes):
+    status = parse_status_text(fixture_text("faunadb_admin_status_current_3x1.txt"))
+    for node in status["nodes"]:
+        node.update(nodes.get(node["address"], {}))
+        node["up_and_live"] = node["status"] == "up" and node["state"] == "live"
+    return status
+
+
+def test_a_converged_cluster_has_no_problems():
+    assert cluster_problems(_status_3x1(), SETTLED, NODES_3X1, TYPES_3X1) == []
+
+
+def test_every_expected_node_must_be_listed_in_its_replica_up_and_live():
+    status = _status_3x1(**{"10.0.0.2": dict(status="down")})
+    status["nodes"][2]["replica"] = "replica1"
+    del status["nodes"][0]
+    problems = cluster_problems(status, SETTLED, NODES_3X1, TYPES_3X1)
+    assert problems[:2] == ["10.0.0.1 is not listed", "10.0.0.3 is in replica1, not replica3"]
+    assert "nodes not up and live: 10.0.0.2" in problems
+    removed = _status_3x1(**{"10.0.0.1": dict(state="removed")})
+    assert cluster_problems(removed, SETTLED, NODES_3X1, TYPES_3X1)[0] == "10.0.0.1 is not listed"
+
+
+def test_a_node_outside_the_inventory_that_is_down_is_a_problem_too():
+    # As for a healthy wait, which the cold path ends with: one judgement for both.
+    assert cluster_problems(_status_3x1(), SETTLED, {"10.0.0.1": "replica1"}, {}) == []
+    down = _status_3x1(**{"10.0.0.3": dict(status="down")})
+    assert cluster_problems(down, SETTLED, {"10.0.0.1": "replica1"}, {}) == [
+        "nodes not up and live: 10.0.0.3",
+        "data replicas with no node up and live: replica3",
+    ]
+
+
+def test_types_and_movement_must_be_as_wanted():
+    moving = dict(settled=False, message="50.00% of tokens in 3 segments moving")
+    assert cluster_problems(_status_3x1(), moving, NODES_3X1, TYPES_3X1) == [moving["message"]]
+    assert cluster_problems(_status_3x1(), None, NODES_3X1, TYPES_3X1) == ["movement unknown"]
+    assert cluster_problems(
+        _status_3x1(), SETTLED, NODES_3X1, dict(TYPES_3X1, replica3="compute")
+    ) == ["replica replica3 is data+log, expected compute"]
