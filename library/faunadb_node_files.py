@@ -127,7 +127,12 @@ commands:
 
 from ansible.module_utils.faunadb_admin import run_module
 from ansible.module_utils.faunadb_common import FaunaDBError, faunadb_argument_spec
-from ansible.module_utils.faunadb_executor import check_file_specs, files_option, files_to_write
+from ansible.module_utils.faunadb_executor import (
+    check_absolute,
+    check_file_specs,
+    files_option,
+    files_to_write,
+)
 from ansible.module_utils.faunadb_node_ops import DockerNodeOps, run_operation
 
 ARGUMENT_SPEC = faunadb_argument_spec(
@@ -145,9 +150,7 @@ def check_files(module, admin):
     params = module.params
     if params["start"] and params["executor"] != "docker":
         raise FaunaDBError("start=true needs executor=docker (a container to start)")
-    relative = [p for p in params["paths"] if not p.startswith("/")]
-    if relative:
-        raise FaunaDBError(f"paths must be absolute: {', '.join(relative)}")
+    check_absolute(params["paths"])
     check_file_specs(params["files"])
     missing = admin.executor.missing(params["paths"]) if params["paths"] else []
     if missing and params["fail_on_missing"]:

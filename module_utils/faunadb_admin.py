@@ -243,9 +243,8 @@ class FaunaAdmin:
         sees the status's failure, not the movement's. The status is None (and so is
         movement) when this node is not part of a cluster.
         """
-        if not getattr(self.executor, "concurrent", True):
-            # One after the other, the movement only when asked for (a scripted test
-            # executor answers in a fixed order).
+        if not self.executor.concurrent:
+            # One after the other, the movement only when asked for.
             status = self.membership(fmt)
             return (None, None) if status is None else (status, self.movement)
         with ThreadPoolExecutor(max_workers=1) as pool:

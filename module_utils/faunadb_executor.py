@@ -75,11 +75,15 @@ def files_option():
     )
 
 
-def check_file_specs(specs):
-    """Refuse what no executor can write, before the node is read."""
-    relative = [s["path"] for s in specs if not s["path"].startswith("/")]
+def check_absolute(paths):
+    relative = [p for p in paths if not p.startswith("/")]
     if relative:
         raise FaunaDBError(f"paths must be absolute: {', '.join(relative)}")
+
+
+def check_file_specs(specs):
+    """Refuse what no executor can write, before the node is read."""
+    check_absolute(s["path"] for s in specs)
     for spec in specs:
         wanted_file(spec)
 
@@ -120,6 +124,9 @@ class Executor:
     """Runs one argv list and returns (rc, stdout, stderr) as text."""
 
     name = "abstract"
+    # Whether two commands may run at once (FaunaAdmin reads status and
+    # movement-status side by side); a scripted test executor answers in order.
+    concurrent = True
 
     def run(self, argv, env=None, timeout=None):
         raise NotImplementedError
