@@ -276,3 +276,19 @@ def test_limit_checks_the_hosts_it_keeps(tmp_path):
     assert proc.returncode != 0, proc.stdout[-3000:]
     assert 'n2: faunadb_replica is "_r2"' in errors, errors or proc.stdout[-3000:]
     assert files(tmp_path) == ["inventory.yml"]
+
+
+def test_a_role_run_without_preflight_still_checks_the_shared_variables(tmp_path):
+    # After preflight the roles skip their check of the shared variables
+    # (roles/*/meta/main.yml); run alone, a role must still refuse them.
+    path = tmp_path / "inventory.yml"
+    path.write_text(yaml.safe_dump(inventory(cluster={"faunadb_images_build": "perhaps"})))
+    proc = subprocess.run(
+        [str(ROOT / ".venv/bin/ansible-playbook"), "-i", str(path), "playbooks/cluster.yml"],
+        cwd=ROOT, env=dict(os.environ, ANSIBLE_NOCOLOR="1"),
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    output = f"{proc.stdout}\n{proc.stderr}"
+    assert proc.returncode != 0, output[-3000:]
+    assert "Validating arguments against arg spec 'main' - Settings shared" in output
+    assert "faunadb_images_build" in output and "perhaps" in output, output[-3000:]
