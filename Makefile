@@ -5,13 +5,18 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 export ANSIBLE_FORCE_COLOR ?= 0
 
-.PHONY: help setup run test lint unit integration bench-smoke molecule bench tarball image clean
+# A real FaunaDB release for the real tier and `make image`: the one beside the
+# clone (../shared/faunadb) unless given.
+FAUNADB_RELEASE ?= $(firstword $(wildcard ../shared/faunadb/faunadb-*.tar.gz))
+
+.PHONY: help setup run test lint unit real integration bench-smoke molecule bench tarball image clean
 
 help:
 	@echo "make run    set-up if needed, then ansible-playbook site.yml (local 3x3 cluster)"
-	@echo "make test   set-up if needed, then every test: lint, unit, integration, bench-smoke, molecule"
+	@echo "make test   set-up if needed, then every test: lint, unit, real, integration, bench-smoke, molecule"
 	@echo "make setup  packages, Docker engine, .venv, collections, images (idempotent)"
-	@echo "make lint | unit | integration | bench-smoke | molecule | bench | tarball"
+	@echo "make lint | unit | real | integration | bench-smoke | molecule | bench | tarball"
+	@echo "make real   the real tier: a real FaunaDB release (FAUNADB_RELEASE) on a 3x1, tests/real"
 	@echo "make image FAUNADB_RELEASE=faunadb-VERSION.tar.gz [FAUNADB_IMAGE=name:tag]   FaunaDB image from a release tarball"
 
 setup:
@@ -20,7 +25,7 @@ setup:
 run: setup
 	$(BIN)/ansible-playbook site.yml
 
-test: setup lint unit integration bench-smoke molecule
+test: setup lint unit real integration bench-smoke molecule
 
 lint:
 	$(BIN)/yamllint --strict .
@@ -29,6 +34,18 @@ lint:
 
 unit:
 	$(BIN)/pytest tests/unit
+
+# The real tier (tests/real/README.md): site.yml, the day-2 playbooks and the chaos
+# scenarios on a real FaunaDB release, 3x1. Without a release it is skipped, and says
+# so; with FAUNADB_REAL_TIER=required (CI) a missing release fails the run.
+real:
+	@if [ -n "$(FAUNADB_RELEASE)" ]; then \
+	  FAUNADB_RELEASE="$(abspath $(FAUNADB_RELEASE))" $(BIN)/pytest tests/real; \
+	elif [ "$$FAUNADB_REAL_TIER" = required ]; then \
+	  echo "real tier REQUIRED but no FaunaDB release: set FAUNADB_RELEASE=path/to/faunadb-VERSION.tar.gz" >&2; exit 1; \
+	else \
+	  echo "== real tier SKIPPED: no FaunaDB release (../shared/faunadb/faunadb-*.tar.gz or FAUNADB_RELEASE=...)"; \
+	fi
 
 integration:
 	$(BIN)/pytest tests/integration

@@ -11,7 +11,10 @@ In order, on the same machine and in the same run (so ratios compare like with l
    and the warm re-run of site.yml (bench/provision.py); this leaves the cluster up;
 3. write latency and throughput through the load balancer (bench/double_load.py);
 4. failover under a fixed-rate workload: a node killed, a node paused, a replica killed
-   (bench/failover.py, through the chaos playbooks).
+   (bench/failover.py, through the chaos playbooks);
+5. (full mode only, once the clusters above are gone) a real FaunaDB release against the
+   double on the same 3x1: site.yml cold, warm and --check, idle CPU and RSS, one
+   faunadb-admin call (bench/real.py; skipped, saying so, without a release).
 
 The benchmark's own clusters (cluster names bench and benchsmall, their own networks and
 ports) never touch the one `make run` starts; they are removed at the end (--keep leaves
@@ -30,6 +33,7 @@ import ceiling
 import double_load
 import failover
 import provision
+import real
 from benchlib import (
     FULL_INVENTORY,
     ROOT,
@@ -80,6 +84,9 @@ def main() -> int:
             down = teardown(inventory, cluster.name)
             print(f"\nteardown of {cluster.name} {'done' if down.ok else 'FAILED'} "
                   f"in {down.seconds:.0f} s")
+        if not args.smoke and measured and "failover" in sections:
+            sections["real"] = real.measure(runs, real.default_release())
+            measured = sections["real"]["measured"]
         took = time.monotonic() - started
         rows = [dict(r, section=name) for name, s in sections.items() for r in s["rows"]]
         doc = {"mode": "smoke" if args.smoke else "full", "utc": stamp, "runs": runs,

@@ -75,9 +75,13 @@ options:
     default: true
   admin_wait:
     description:
-      - Seconds to keep trying while the node's admin API does not answer yet (C(faunadb-admin)
-        says C(Could not connect to FaunaDB), so the command did nothing), for a node that was just
-        started. V(0) fails at once.
+      - Seconds to keep trying while the node's admin API does not answer yet, for a node that was
+        just started. C(faunadb-admin) then says C(Could not connect to FaunaDB), or (a real release)
+        exits 1 printing no message at all; either way the command did nothing. V(0) fails at once.
+      - When O(state=present) and the command still fails, the node's status is read before the
+        module fails, and a node that became a member of O(replica) meanwhile counts as done (with a
+        warning). A failure without a message of its own carries the last lines of the node's
+        C(core.log).
     type: int
     default: 0
 extends_documentation_fragment:
@@ -169,7 +173,7 @@ stdout:
   sample: Node has initialized the cluster.
 """
 
-from ansible.module_utils.faunadb_admin import run_module
+from ansible.module_utils.faunadb_admin import AdminCommandError, run_module
 from ansible.module_utils.faunadb_common import (
     FaunaDBError,
     faunadb_argument_spec,
@@ -225,10 +229,29 @@ def ensure_present(module, admin):
     if not plan["action"] or module.check_mode:
         return result
 
-    if plan["action"] == "init":
-        run = admin.run("init", "-r", replica)
-    else:
-        run = admin.run("join", seed, "-r", replica)
+    try:
+        if plan["action"] == "init":
+            run = admin.run("init", "-r", replica)
+        else:
+            run = admin.run("join", seed, "-r", replica)
+    except AdminCommandError as exc:
+        # The answer can be lost while the operation goes on (a real join keeps
+        # trying in the background after it said it failed): the node's own
+        # status decides, and only a node still outside the cluster has failed.
+        admin.admin_wait = 0
+        try:
+            status = admin.membership()
+        except FaunaDBError:
+            raise exc from None
+        if status is None:
+            raise
+        node = plan_member(status, admin.identity(), replica, seed)["node"]
+        result.update(stdout=exc.details.get("stdout", ""), host_id=node["host_id"])
+        module.warn(
+            f"faunadb-admin {plan['action']} reported a failure ({exc.msg.splitlines()[0]}), "
+            "yet the node is now a member of the wanted replica"
+        )
+        return result
     result["stdout"] = run.stdout
     if cluster_operation_outcome(plan["action"], run.stdout):
         if not read_first:

@@ -18,6 +18,7 @@ from ansible.module_utils.faunadb_common import FAUNADB_REQUIRED_IF, FaunaDBErro
 from ansible.module_utils.faunadb_parse import (
     ParseError,
     exception_line,
+    has_stack_trace,
     parse_identity,
     parse_movement_status,
     parse_show_replication,
@@ -28,16 +29,28 @@ from ansible.module_utils.faunadb_parse import (
 ROOT_KEY_ENV = "FAUNADB_ROOT_KEY"
 # Seconds between two tries of a command whose admin API did not answer yet.
 ADMIN_WAIT_INTERVAL = 1
+# What error_message() says of a failure that printed nothing of its own.
+NO_MESSAGE = "no output"
+# A real faunadb-admin whose request never completes (the admin API refusing
+# connections while the node starts) exits 1 printing nothing but its jamm
+# banner: the tool turns the exception into `false` without a word.
+SILENT_FAILURE = (
+    "it printed no message of its own: its admin API did not answer (a node still starting, "
+    "or too busy to answer in time)"
+)
+LOG_TAIL_LINES = 12
+LOG_LINE_CHARS = 240
 # The real bin/faunadb-admin ignores -c and finds its config only through
 # this variable (else ./faunadb.yml, INSTALL/faunadb.yml, /etc/faunadb.yml).
 CONFIG_ENV = "FAUNADB_CONFIG"
 
 _ERROR_LINE_RE = re.compile(r"^\s*(?:ERROR|Error|Failed):\s*(?P<msg>.+?)\s*$", re.M)
 # Lines every call may print that are never the answer: the launcher's key
-# notice (stdout), the JVM's start-up chatter and jamm banner (stderr).
+# notice (stdout), the JVM's start-up chatter and jamm banner (stderr, 14
+# lines each starting with "**").
 _NOISE_RE = re.compile(
     r"^(Loaded configuration from|Picked up JAVA_TOOL_OPTIONS|Using plain-text auth_root_key"
-    r"|WARNING|OpenJDK|jamm)",
+    r"|WARNING|OpenJDK|jamm|\*\*)",
     re.I,
 )
 
@@ -89,7 +102,22 @@ def error_message(stdout, stderr):
         if lines:
             # A Java stack trace ends in its deepest frame; the exception line says what happened.
             return exception_line("\n".join(lines)) or lines[-1]
-    return "no output"
+    return NO_MESSAGE
+
+
+def no_answer(stdout, stderr):
+    """Whether a failed call never reached the node's admin API."""
+    found = error_message(stdout, stderr)
+    return found == NO_MESSAGE or error_kind(found) == "unreachable"
+
+
+def _kind_text(stdout, stderr, found):
+    # With a Java stack trace, the exception picked says what went wrong: a
+    # frame or a "Caused by" deeper down (an UninitializedException, say) must
+    # not make a failed read look like "not a member".
+    if has_stack_trace(f"{stdout}\n{stderr}"):
+        return found
+    return f"{stdout}\n{stderr}"
 
 
 def error_kind(text):
@@ -178,23 +206,54 @@ class FaunaAdmin:
             rc, stdout, stderr = self.executor.run(
                 argv, self.environment(), timeout=timeout or self.timeout
             )
-            # "Could not connect to FaunaDB": the client never reached the node's
-            # admin API, so the command did nothing and may run again.
-            if rc == 0 or time.monotonic() >= deadline or error_kind(
-                f"{stdout}\n{stderr}"
-            ) != "unreachable":
+            # The client never reached the node's admin API ("Could not connect",
+            # or a real faunadb-admin's silent exit 1), so the command did
+            # nothing and may run again.
+            if rc == 0 or time.monotonic() >= deadline or not no_answer(stdout, stderr):
                 break
             time.sleep(ADMIN_WAIT_INTERVAL)
         result = AdminResult(rc, stdout, stderr, cmd)
         if check and rc != 0:
-            raise self.error(result)
+            raise self.error(result, log_tail=True)
         return result
 
-    def error(self, result, msg=None):
+    def error(self, result, msg=None, log_tail=False):
         found = error_message(result.stdout, result.stderr)
-        kind = error_kind(f"{result.stdout}\n{result.stderr}")
-        text = msg or f"faunadb-admin failed (rc={result.rc}): {found}"
-        return AdminCommandError(text, kind=kind, faunadb_message=found, **result.as_dict())
+        details = result.as_dict()
+        if found == NO_MESSAGE:
+            kind = "unreachable"
+            text = msg or f"faunadb-admin failed (rc={result.rc}) and {SILENT_FAILURE}"
+            if log_tail:
+                details["log_tail"] = self.log_tail()
+                text += "; the node's log ends with:\n" + "\n".join(details["log_tail"])
+        else:
+            kind = error_kind(_kind_text(result.stdout, result.stderr, found))
+            text = msg or f"faunadb-admin failed (rc={result.rc}): {found}"
+        return AdminCommandError(text, kind=kind, faunadb_message=found, **details)
+
+    def log_tail(self, lines=LOG_TAIL_LINES):
+        """The last lines of the node's core.log (in the config's log_path), each cut short.
+
+        What a silent failure leaves to go on: the node's own account of where
+        its start-up is. Never fails; says why when the log cannot be read.
+        """
+        log_dir = "/var/log/faunadb"
+        try:
+            config = self.executor.read_file(self.config_path) if self.config_path else None
+            for line in (config.content.decode("utf-8", "replace") if config else "").splitlines():
+                # The launcher reads log_path by text too (surface doc item 2).
+                if line.startswith("log_path:") and len(line.split()) > 1:
+                    log_dir = line.split()[1]
+            path = f"{log_dir.rstrip('/')}/core.log"
+            log = self.executor.read_file(path)
+        except Exception as exc:  # a failure path: report it, never mask the real error
+            return [f"(the node's log could not be read: {exc})"]
+        if log is None:
+            return [f"({path} does not exist)"]
+        tail = log.content.decode("utf-8", "replace").splitlines()[-lines:]
+        return [
+            line if len(line) <= LOG_LINE_CHARS else line[:LOG_LINE_CHARS] + " ..." for line in tail
+        ]
 
     # Reads -----------------------------------------------------------------
 

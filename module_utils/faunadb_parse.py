@@ -82,7 +82,9 @@ _CELL_FORMATS = {
         _matches(r"(?:Segment-)?\d+(?: \(leader\))?|none|Uninitialized"),
         "a number, NUMBER (leader), Segment-NUMBER, none or Uninitialized",
     ),
-    "address": (_is_address, "an IP address or hostname"),
+    # The server writes n/a for a node whose host name it does not know
+    # (AdminApplication.scala, the /admin/status route).
+    "address": (lambda v: v.lower() == "n/a" or _is_address(v), "an IP address, hostname or n/a"),
     "owns": (_PERCENT_RE.match, "a percentage"),
     "goal": (_PERCENT_RE.match, "a percentage"),
     # The surface doc's example elides UUIDs as "9b2f...-uuid".
@@ -136,6 +138,11 @@ def exception_line(text):
         if match:
             return match.group(0).strip()
     return None
+
+
+def has_stack_trace(text):
+    """Whether text holds the frames of a Java stack trace."""
+    return any(_FRAME_RE.match(line) for line in (text or "").splitlines())
 
 
 def _refuse_exception(text, what):
@@ -234,9 +241,18 @@ def _log_segment(value, leader=None):
     return int(match.group("num")), bool(leader) or bool(match.group("leader"))
 
 
+_UNKNOWN = ("n/a", "error")
+
+
 def _node(replica, replica_type, cells, leader=None):
     segment, is_leader = _log_segment(cells.get("log_segment"), leader)
     worker_raw = cells.get("worker_id")
+    address = cells.get("address")
+    # A worker id n/a (unassigned) or error (unavailable), or no known host
+    # name (n/a): the node takes no part yet, whatever its Status and State say.
+    known = str(worker_raw).lower() not in _UNKNOWN and str(address).lower() not in _UNKNOWN
+    if str(address).lower() in _UNKNOWN:
+        address = None
     node = dict(
         replica=replica,
         replica_type=replica_type,
@@ -244,14 +260,14 @@ def _node(replica, replica_type, cells, leader=None):
         state=(cells.get("state") or "").lower() or None,
         worker_id=_int_or_none(worker_raw),
         log_segment=segment,
-        log_segment_leader=is_leader,
-        address=cells.get("address"),
+        log_segment_leader=is_leader and known,
+        address=address,
         owns=_percent(cells.get("owns")),
         goal=_percent(cells.get("goal")),
         host_id=cells.get("host_id"),
         persisted_timestamp=_timestamp(cells.get("persisted_timestamp")),
     )
-    node["up_and_live"] = node["status"] == "up" and node["state"] == "live"
+    node["up_and_live"] = known and node["status"] == "up" and node["state"] == "live"
     return node
 
 

@@ -95,3 +95,31 @@ def docker_names(cluster: str, *, all_states: bool = False) -> dict[str, str]:
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     return dict(line.split() for line in out.splitlines())
+
+
+def derive_inventory(source: Path, path: Path, *, cluster: str, prefix: str, subnet: str,
+                     lb_port: int, **extra) -> Path:
+    """source (an inventory like inventory/real.yml) under other names: cluster, network,
+    subnet (its first three octets, e.g. "172.29.60") and load balancer port, each host's
+    name with its first "_"-separated word replaced by prefix; extra vars go on top."""
+    inventory = yaml.safe_load(source.read_text())
+    top = inventory["all"]
+    old_subnet = top["vars"]["faunadb_network_subnet"].rsplit(".", 1)[0]
+    top["vars"].update(faunadb_cluster_name=cluster, faunadb_network=f"faunadb-{cluster}",
+                       faunadb_network_subnet=f"{subnet}.0/24", **extra)
+
+    def renamed(hosts: dict, **more) -> dict:
+        out = {}
+        for name, values in hosts.items():
+            moved = {k: v.replace(f"{old_subnet}.", f"{subnet}.") if k.endswith("_address")
+                     and isinstance(v, str) else v for k, v in (values or {}).items()}
+            out[prefix + name.split("_", 1)[1]] = dict(moved, **more)
+        return out
+
+    children = top["children"]
+    children["faunadb_lb"]["hosts"] = renamed(children["faunadb_lb"]["hosts"],
+                                              faunadb_lb_publish_port=lb_port)
+    for replica in children["faunadb_nodes"]["children"].values():
+        replica["hosts"] = renamed(replica["hosts"])
+    path.write_text(yaml.safe_dump(inventory, sort_keys=False))
+    return path

@@ -389,3 +389,89 @@ def test_the_wait_is_bounded(monkeypatch):
     with pytest.raises(AdminCommandError):
         FaunaAdmin(ex, admin_wait=25).run("status")
     assert len(ex.calls) == 3
+
+
+# -- a real faunadb-admin's silent failure (surface doc, item 14) ---------------------------
+
+# What the real 25.02.07 tool printed for `status` with nothing listening on the admin port
+# (2026-12-07): exit 1, nothing on stdout, the jamm banner and the config line on stderr.
+JAMM = "".join(f"** {line}\n" for line in (
+    "jamm will use sun.misc.Unsafe to compute the size of objects on heap.",
+    "This is not safe and results in wrong assumptions of the free/occupied Java", "**",
+    "Solutions:", "- Use a JDK/JVM with JEP-8249196", "- Load jamm as an agent into the JVM"))
+SILENT = (1, "", "*" * 83 + "\n" + JAMM + "*" * 83
+          + "\nLoaded configuration from /etc/faunadb/faunadb.yml...\n")
+
+
+class WithLog(Scripted):
+    """Scripted answers, plus the node's files: its config and core.log."""
+
+    def __init__(self, *answers, files=None):
+        super().__init__(*answers)
+        self.files = files or {}
+
+    def read_file(self, path):
+        content = self.files.get(path)
+        return None if content is None else faunadb_executor.FileState(
+            content.encode(), 0o640, 999, 999)
+
+
+CORE_LOG = "\n".join(
+    [f"2026-12-07T01:39:{i:02d},000 [] INFO line {i}" for i in range(20)]
+    + ["2026-12-07T01:40:07,640 [] INFO Admin endpoint: 127.0.0.1:8444",
+       "2026-12-07T01:40:08,000 [x] INFO " + "tokens " * 100]) + "\n"
+
+
+def test_a_silent_failure_says_so_with_the_nodes_log_tail():
+    ex = WithLog(SILENT, files={"/etc/f.yml": "log_path: /logs/fauna\n",
+                                "/logs/fauna/core.log": CORE_LOG})
+    with pytest.raises(AdminCommandError) as exc:
+        FaunaAdmin(ex, config_path="/etc/f.yml").run("init", "-r", "replica1")
+    msg = exc.value.msg
+    # Not the banner's asterisks: the failure says it had no message of its own.
+    assert "*" not in msg.splitlines()[0]
+    assert "printed no message of its own" in msg
+    assert exc.value.kind == "unreachable"
+    assert "INFO Admin endpoint: 127.0.0.1:8444" in msg
+    assert exc.value.details["log_tail"][-1].endswith(" ...")  # a huge line is cut
+    assert len(exc.value.details["log_tail"]) == faunadb_admin.LOG_TAIL_LINES
+
+
+def test_a_silent_failure_without_a_readable_log_still_fails_clearly():
+    ex = WithLog(SILENT, files={"/etc/f.yml": "cluster_name: x\n"})
+    with pytest.raises(AdminCommandError) as exc:
+        FaunaAdmin(ex, config_path="/etc/f.yml").run("status")
+    assert "/var/log/faunadb/core.log does not exist" in exc.value.msg
+
+
+def test_a_silent_failure_is_retried_like_a_refused_connection(monkeypatch):
+    monkeypatch.setattr(faunadb_admin.time, "sleep", lambda seconds: None)
+    ex = Scripted(SILENT, SILENT, (0, "Node has initialized the cluster.\n", ""))
+    result = FaunaAdmin(ex, admin_wait=60).run("init", "-r", "replica1")
+    assert result.rc == 0 and len(ex.calls) == 3
+
+
+TRACE_WITH_UNINITIALIZED_CAUSE = (
+    'Exception in thread "main" java.util.concurrent.TimeoutException: Futures timed out\n'
+    "\tat scala.concurrent.impl.Promise$DefaultPromise.tryAwait0(Promise.scala:248)\n"
+    "\tat fauna.tools.AdminCommands$Status.execute(AdminCommands.scala:1470)\n"
+    "Caused by: fauna.repo.UninitializedException: FaunaDB Service is uninitialized\n"
+    "\t... 2 more\n")
+
+
+def test_a_stack_trace_from_json_status_is_reported_not_read_as_no_member():
+    # rc=1 and a trace whose cause names the uninitialised service: the top exception is
+    # what failed, so the read fails with it instead of saying "no member, no nodes".
+    ex = Scripted((1, "", SILENT[2] + TRACE_WITH_UNINITIALIZED_CAUSE))
+    with pytest.raises(AdminCommandError) as exc:
+        FaunaAdmin(ex).membership()
+    assert "java.util.concurrent.TimeoutException: Futures timed out" in exc.value.msg
+    assert exc.value.kind == "failed"
+
+
+def test_the_real_uninitialised_answer_still_means_not_a_member():
+    # Surface doc item 6, as the real build prints it before init/join.
+    err = ("Loaded configuration from /etc/faunadb/faunadb.yml...\nFailed: Unknown error. "
+           "Please contact support. Message was fauna.repo.UninitializedException: FaunaDB "
+           "Service is uninitialized\n")
+    assert FaunaAdmin(Scripted((1, "", SILENT[2] + err))).membership() is None

@@ -141,13 +141,37 @@ def test_join_without_reading_first_on_a_member_reads_and_reports_no_change(run_
 
 
 def test_join_with_unreachable_seed_fails_with_faunadb_message(run_module):
-    ex = Scripted(NOT_MEMBER, (1, *recorded("join", "error_unreachable")))
+    # The node's own status is read before the failure stands: still no member.
+    ex = Scripted(NOT_MEMBER, (1, *recorded("join", "error_unreachable")), NOT_MEMBER)
     run = run_module(faunadb_member, dict(replica="replica2", seed="10.0.0.9"), ex)
     assert run.failed
     assert "Please make sure it is reachable" in run.result["msg"]
     assert run.result["rc"] == 1
     assert run.result["cmd"] == "faunadb-admin join 10.0.0.9 -r replica2"
     assert "exception" not in run.result
+    assert [argv[-1] for argv, _ in ex.calls] == ["status", "replica2", "status"]
+
+
+def test_a_join_that_said_it_failed_but_went_through_counts_as_done(run_module):
+    # A real join through a seed not yet a member fails after ~90 s and keeps trying in
+    # the background; if the node is a member of its replica by now, it joined.
+    status = (0, fixture_text("faunadb_admin_status_real_3x1.json"), "")
+    identity = (0, "2fccf268-3abe-4546-96f4-f7ee511dfe9c\n", "")
+    ex = Scripted(NOT_MEMBER, (1, *recorded("join", "error_unreachable")), status, identity)
+    run = run_module(faunadb_member, dict(replica="replica2", seed="172.29.60.11"), ex)
+    assert run.rc == 0, run.result
+    assert run.result["changed"] is True and run.result["action"] == "join"
+    assert run.result["host_id"] == "2fccf268-3abe-4546-96f4-f7ee511dfe9c"
+    assert "yet the node is now a member" in json.dumps(run.result["warnings"])
+
+
+def test_a_failed_join_into_another_replica_fails_naming_both(run_module):
+    status = (0, fixture_text("faunadb_admin_status_real_3x1.json"), "")
+    identity = (0, "2fccf268-3abe-4546-96f4-f7ee511dfe9c\n", "")
+    ex = Scripted(NOT_MEMBER, (1, *recorded("join", "error_unreachable")), status, identity)
+    run = run_module(faunadb_member, dict(replica="replica3", seed="172.29.60.11"), ex)
+    assert run.failed
+    assert "already a member of replica 'replica2'" in run.result["msg"]
 
 
 def test_init_exit_zero_with_unexpected_output_fails(run_module):

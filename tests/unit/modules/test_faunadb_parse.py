@@ -217,7 +217,7 @@ def _first_row_with(fixture, old, new):
             "current_3x1",
             "10.0.0.1",
             "10.0    ",
-            "Address cell '10.0' is not an IP address or hostname",
+            "Address cell '10.0' is not an IP address, hostname or n/a",
         ),
         (
             "current_3x1",
@@ -525,3 +525,42 @@ def test_identity():
     assert parse_identity("Host ID: " + out) == "9b2f3a10-1c1e-4a57-9d7e-0c1e2f3a4b00"
     with pytest.raises(ParseError):
         parse_identity("This node is not part of a cluster.\n")
+
+
+# -- recorded from a real release (FaunaDB 25.02.07, 3 x 1, 2026-12-07) ---------------------
+
+
+def test_real_3x1_text_and_json_agree():
+    text = parse_status_text(fixture_text("faunadb_admin_status_real_3x1.txt"))
+    data = parse_status_json(fixture_text("faunadb_admin_status_real_3x1.json"))
+    keys = ("replica", "status", "state", "worker_id", "log_segment", "log_segment_leader",
+            "address", "owns", "goal", "host_id", "up_and_live")
+    assert [{k: n[k] for k in keys} for n in text["nodes"]] == [
+        {k: n[k] for k in keys} for n in data["nodes"]]
+    assert [n["worker_id"] for n in text["nodes"]] == [512, 513, 514]
+    assert all(n["up_and_live"] for n in text["nodes"])
+    assert summarize(text)["write_quorum"] is True
+    assert parse_show_replication(fixture_text("faunadb_admin_show-replication_real_3x1.txt")) == {
+        "replica1": "data+log", "replica2": "data+log", "replica3": "data+log"}
+
+
+def test_a_row_without_host_name_or_worker_id_parses_and_takes_no_part():
+    # The server writes n/a as the address of a node it knows no host name of, and n/a
+    # (unassigned) or error (unavailable) as a worker id (AdminApplication.scala).
+    status = parse_status_text(fixture_text("faunadb_admin_status_real_unknown_host.txt"))
+    nodes = {n["host_id"][:8]: n for n in status["nodes"]}
+    assert nodes["63d77b1c"]["address"] is None and nodes["63d77b1c"]["worker_id"] is None
+    assert nodes["2fccf268"]["worker_id"] is None
+    assert not nodes["63d77b1c"]["up_and_live"] and not nodes["2fccf268"]["up_and_live"]
+    assert nodes["d6ac6ade"]["up_and_live"] and nodes["d6ac6ade"]["log_segment_leader"]
+    assert healthy_problems(status, summarize(status), 3, None)
+
+
+def test_json_with_unknown_host_and_worker_id_takes_no_part():
+    data = json.loads(fixture_text("faunadb_admin_status_real_3x1.json"))
+    data["nodes"][2].update(address="n/a", worker_id="n/a", log_segment_leader=True)
+    data["nodes"][1]["worker_id"] = "error"
+    status = parse_status_json(json.dumps(data))
+    assert [n["up_and_live"] for n in status["nodes"]] == [True, False, False]
+    assert status["nodes"][2]["address"] is None
+    assert status["nodes"][2]["log_segment_leader"] is False

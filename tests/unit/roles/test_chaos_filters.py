@@ -157,6 +157,21 @@ def test_a_good_run_meets_everything_and_each_miss_is_named():
     assert not judged(run(error="Inject: boom"))["no step failed"]["met"]
 
 
+def test_the_heal_bound_adds_the_systems_allowance_and_clocks_put_back():
+    slow = run(heal={"seconds": 38.4})
+    assert not judged(slow)["heal seconds"]["met"]
+    e = judged(slow, heal_allowance_seconds=45)["heal seconds"]
+    assert e["met"] and e["expected"] == "< 15 + 45 (allowance of this system)"
+    # A real build committed nothing until the wall clock passed the skew it had been given.
+    skewed = run(heal={"seconds": 132.8}, phases=[
+        {"name": "p", "fault": "skewed", "effect": {"ok": True},
+         "offset_seconds": {"n1": 120.0, "n2": -120.0, "n3": 30.0}}])
+    e = judged(skewed, heal_allowance_seconds=0)["heal seconds"]
+    assert e["met"] and e["expected"] == "< 15 + 120 (clocks put back)"
+    assert not judged(run(heal={"seconds": 136.0}, phases=skewed["phases"]))["heal seconds"][
+        "met"]
+
+
 def test_null_expectations_are_reported_but_still_need_a_measurement():
     e = judged(run(), write_success_pct=None, report_p99=True)
     assert e[chaos.WRITE_SUCCESS]["expected"] == "reported" and e[chaos.WRITE_SUCCESS]["met"]
