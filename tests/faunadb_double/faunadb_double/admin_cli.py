@@ -3,7 +3,15 @@
 Output, messages and exit codes follow the current FaunaDB release (see
 docs/faunadb-surface.md): results on stdout, exit 0; local failures as
 ``ERROR: ...`` on stdout and admin-API HTTP errors as ``Failed: ...`` on
-stderr, exit 1.
+stderr, exit 1. A request the admin API never answers (nothing listening,
+the connection dropped) ends in exit 1 **without a word**: the real tool's
+AdminCommand turns the exception inside its Try into ``false`` (verified
+2026-12-07, ``status`` against a port nobody listens on). Only
+show-replication and update-replica, whose first request is made outside
+that Try (AdminCommands.getReplication), reach Admin.scala's catch and print
+``ERROR: Could not connect to FaunaDB at HOST`` (read in the source).
+Requests wait for their answer without a bound, as the real tool's
+(``responseTimeout = Duration.Inf``): callers bound the call themselves.
 
 This is the tool inside lib/faunadb.jar; bin/faunadb-admin (the launcher)
 picks the config file and appends ``--conf FILE`` and maybe ``--key KEY`` to
@@ -18,10 +26,8 @@ import http.client
 import json
 import os
 import sys
-import time
 
 from .auth import hash_key
-from .clock import pause
 from .config import ConfigError, load_config
 from .status_format import format_status
 from .topology import REPLICA_TYPES
@@ -75,6 +81,10 @@ class InvalidCommand(Exception):
     pass
 
 
+class NoAnswer(Exception):
+    """The admin API never answered: exit 1, nothing printed."""
+
+
 # -- arguments -----------------------------------------------------------------
 
 _VALUE_OPTS = {"-c": "conf", "--conf": "conf", "-k": "key", "--key": "key", "-H": "host",
@@ -116,10 +126,16 @@ def parse_host(value: str, default_host: str, default_port: int) -> tuple[str, i
 
 
 class AdminClient:
-    def __init__(self, host: str, port: int, key: str | None, timeout: float = 30.0):
-        self.host, self.port, self.key, self.timeout = host, port, key, timeout
+    def __init__(self, host: str, port: int, key: str | None, connect_timeout: float = 30.0):
+        self.host, self.port, self.key = host, port, key
+        self.connect_timeout = connect_timeout
 
-    def request(self, method: str, path: str, body=None, headers=None, timeout=None):
+    def request(self, method: str, path: str, body=None, headers=None, *,
+                outside_try: bool = False):
+        """One admin API request; its answer is awaited without a bound.
+
+        Unanswered: NoAnswer (silent exit 1), or with ``outside_try`` what
+        Admin.scala's catch prints for the exception."""
         if not self.key:
             raise CliError("A root key is required: use -k, FAUNADB_ROOT_KEY or auth_root_key.")
         token = base64.b64encode(f"{self.key}:".encode()).decode()
@@ -128,13 +144,19 @@ class AdminClient:
         if body is not None:
             payload = json.dumps(body).encode()
             hdrs["Content-Type"] = "application/json"
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout or self.timeout)
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.connect_timeout)
         try:
+            conn.connect()
+            conn.sock.settimeout(None)  # Duration.Inf, as the real tool's client
             conn.request(method, path, body=payload, headers=hdrs)
             resp = conn.getresponse()
             raw = resp.read()
         except (OSError, http.client.HTTPException) as exc:
-            raise CliError(f"Could not connect to FaunaDB at {self.host}:{self.port}") from exc
+            if not outside_try:
+                raise NoAnswer() from exc
+            if isinstance(exc, ConnectionRefusedError):
+                raise CliError(f"Could not connect to FaunaDB at {self.host}") from exc
+            raise CliError(str(exc) or type(exc).__name__) from exc
         finally:
             conn.close()
         try:
@@ -189,16 +211,9 @@ def cmd_join(client, opts, args):
         limit = float(os.environ.get(JOIN_TIMEOUT_ENV, DEFAULT_JOIN_TIMEOUT))
     except ValueError:
         limit = DEFAULT_JOIN_TIMEOUT
-    deadline = time.monotonic() + limit
-    body = {"seed": args[0], "replica_name": opts["replica"]}
-    while True:
-        try:
-            doc, _ = client.request("POST", "/admin/join", body)
-            break
-        except ApiError as exc:
-            if str(exc) != HELLO_TIMEOUT or time.monotonic() >= deadline:
-                raise
-            pause(min(1.0, max(0.0, deadline - time.monotonic())))
+    # The node waits for the seed (and keeps trying after it gave up).
+    doc, _ = client.request("POST", "/admin/join", {
+        "seed": args[0], "replica_name": opts["replica"], "timeout": max(0.0, limit)})
     if opts.get("json"):
         return _changed(bool(doc.get("joined")))
     if doc.get("joined"):
@@ -218,7 +233,7 @@ def cmd_update_replica(client, opts, args):
     rtype, names = args[0], args[1:]
     if not names:
         raise CliError("No replicas were given. Please specify at least one replica.")
-    _, headers = client.request("GET", "/admin/replication")
+    _, headers = client.request("GET", "/admin/replication", outside_try=True)
     etag = headers.get("ETag")
     client.request("PUT", "/admin/replication",
                    {"replicas": [{"name": n, "type": rtype} for n in names]},
@@ -229,7 +244,7 @@ def cmd_update_replica(client, opts, args):
 
 
 def cmd_show_replication(client, opts, args):
-    doc, _ = client.request("GET", "/admin/replication")
+    doc, _ = client.request("GET", "/admin/replication", outside_try=True)
     if opts.get("json"):
         return json.dumps(doc, indent=2)
     lines = ["\treplica\ttype"]
@@ -246,11 +261,8 @@ def cmd_movement_status(client, opts, args):
 def cmd_host_id(client, opts, args):
     if len(args) != 1:
         raise CliError("An address is required.")
-    doc, _ = client.request("GET", "/admin/status")
-    for node in doc["nodes"]:
-        if node["address"] == args[0]:
-            return node["host_id"]
-    raise ApiError("Host is unknown.")
+    doc, _ = client.request("POST", "/admin/host-id", {"node": args[0]})
+    return doc["identity"]
 
 
 def cmd_show_identity(client, opts, args):
@@ -348,6 +360,8 @@ def run(argv: list[str]) -> int:
         return 1
     except ApiError as exc:
         print(f"Failed: {exc}", file=sys.stderr)
+        return 1
+    except NoAnswer:
         return 1
     print(output)
     return 0

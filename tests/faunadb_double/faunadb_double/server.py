@@ -1,10 +1,11 @@
 """`faunadb -c CONFIG [-b] [-p PIDFILE]`: the node process of the double.
 
-Three listeners: the admin API (network_admin_http_address:port, from the
-start), then, only once the node is a member (after init/join, or at start-up
-for a member), the peer port (TCP for requests, UDP for heartbeats) and the
-client API on the coordinator address. Before that only the admin port
-listens, as on a real node (surface doc, verified item 6).
+Three listeners: the admin API (network_admin_http_address:port), bound
+``timings.NODE_STARTUP`` seconds after the process started (a real node's
+takes seconds: surface doc, item 9), then, only once the node is a member
+(after init/join, or at start-up for a member), the peer port (TCP for
+requests, UDP for heartbeats) and the client API on the coordinator address.
+Before that only the admin port listens, as on a real node (item 6).
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import select
 import signal
+import socket
 import sys
 import threading
 import time
@@ -22,14 +25,21 @@ from urllib.parse import parse_qs, urlsplit
 from . import HOST_VERSION, timings
 from .auth import KeyChecker, secret_from_header
 from .clock import pause
-from .cluster import AdminError, Deadline, Node
+from .cluster import JOIN_WAIT, AdminError, Deadline, Node
 from .config import Config, ConfigError, load_config
 from .query import WRITE_FORMS, Evaluator, QueryError
 from .topology import valid_replica_name
 
 log = logging.getLogger("faunadb")
 
-DEFAULT_PING_TIMEOUT_MS = 1000
+# A real node's default timeout per ping scope (UtilRoutes.scala): write 1 s,
+# read 500 ms, all 5 s, node 100 ms (answered by the node alone).
+PING_TIMEOUT_MS = {"write": 1000, "read": 500, "all": 5000, "node": 100}
+# A failed read or write ping answered after about twice its timeout on a real
+# node: ~1 s for read, ~2 s for write (surface doc, items 12, 15, 17).
+PING_FAILURE_FACTOR = 2.0
+NOT_A_MEMBER_YET = ("This node is not part of the cluster yet. You should use faunadb-admin to "
+                    "have it either join an existing cluster or initialize a new one.")
 USAGE = "usage: faunadb -c CONFIG [-b] [-p PIDFILE]"
 
 
@@ -70,6 +80,10 @@ class _Handler(BaseHTTPRequestHandler):
 # -- admin API (faunadb-admin talks to this) --------------------------------
 
 
+class _NoAnswer(Exception):
+    """Drop the request's connection without an answer."""
+
+
 class AdminHandler(_Handler):
     def _dispatch(self, method: str) -> None:
         if not self.keys.check_header(self.headers.get("Authorization")):
@@ -86,6 +100,9 @@ class AdminHandler(_Handler):
         except AdminError as exc:
             self._error(exc.status, exc.code, exc.description)
             return
+        except _NoAnswer:
+            self.close_connection = True
+            return
         except (ValueError, KeyError, TypeError) as exc:
             self._error(400, "bad request", f"Invalid request: {exc}")
             return
@@ -101,7 +118,32 @@ class AdminHandler(_Handler):
         self._dispatch("PUT")
 
     def a_status(self, _body):
+        # A real node's status reads through the log: without a log quorum it
+        # printed no table within ~105 s (item 15). Held while the quorum is
+        # lost, at most timings.STATUS_STALL, then dropped without an answer.
+        self.node._require_member()
+        if not self.node.await_log_quorum(timings.STATUS_STALL, gone=self._client_gone):
+            raise _NoAnswer()
         return 200, self.node.status_doc(), None
+
+    def _client_gone(self) -> bool:
+        """Has the caller hung up (a faunadb-admin killed by its timeout)?"""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(
+                1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except (OSError, ValueError):
+            return True
+
+    def a_host_id(self, body):
+        # POST /admin/host-id {"node": ADDRESS}: from the membership alone, so it
+        # answers without a log quorum (AdminApplication.scala).
+        self.node._require_member()
+        address = str(body["node"])
+        for host, rec in self.node.view.hosts.items():
+            if rec["address"] == address:
+                return 200, {"identity": host}, None
+        raise AdminError(400, "bad request", "Host is unknown.")
 
     def a_init(self, body):
         name = _replica_arg(body)
@@ -112,7 +154,11 @@ class AdminHandler(_Handler):
         seed = body.get("seed")
         if not seed:
             raise AdminError(400, "bad request", "A seed node is required.")
-        return 200, {"joined": self.node.join(str(seed), name)}, None
+        # "timeout": how long to wait for the seed, sent by the double's
+        # faunadb-admin (FAUNADB_JOIN_TIMEOUT); a real node waits ~90 s.
+        wait = body.get("timeout")
+        wait = JOIN_WAIT if wait is None else float(wait)
+        return 200, {"joined": self.node.join(str(seed), name, wait)}, None
 
     def a_replication_get(self, _body):
         self.node._require_member()
@@ -161,6 +207,7 @@ _ADMIN_ROUTES = {
     ("GET", "/admin/movement_status"): AdminHandler.a_movement,
     ("POST", "/admin/remove_node"): AdminHandler.a_remove,
     ("GET", "/admin/identity"): AdminHandler.a_identity,
+    ("POST", "/admin/host-id"): AdminHandler.a_host_id,
     ("GET", "/admin/host_version"): AdminHandler.a_version,
 }
 
@@ -180,6 +227,8 @@ class PeerHandler(_Handler):
             elif path == "/peer/topology":
                 node.apply_records(body.get("records", {}))
                 doc = {"records": node.store.topology}
+            elif path == "/peer/ping":
+                doc = {"ok": True}  # a round trip: the quorum probe of pings and status
             elif path == "/peer/append":
                 doc = {"accepted": node.accept(body["entries"])}
             elif path == "/peer/read":
@@ -226,26 +275,17 @@ class ClientHandler(_Handler):
 
     def _ping(self, query: dict) -> None:
         scope = (query.get("scope") or ["write"])[0]
-        scope = "write" if scope == "global" else scope
+        scope = {"global": "write", "local": "read"}.get(scope, scope)
         if scope not in ("read", "write", "all"):
             scope = "node"  # unknown scopes mean "is the process up"
         try:
-            timeout_ms = int((query.get("timeout") or [DEFAULT_PING_TIMEOUT_MS])[0])
+            timeout_ms = int((query.get("timeout") or [PING_TIMEOUT_MS[scope]])[0])
         except ValueError:
-            timeout_ms = DEFAULT_PING_TIMEOUT_MS
-        check = {
-            "node": lambda: True,
-            "read": self.node.can_read,
-            "write": self.node.can_write,
-            "all": self.node.all_healthy,
-        }[scope]
-        deadline = time.monotonic() + timeout_ms / 1000.0
-        while not check():
-            if time.monotonic() >= deadline:
-                self._error(503, "time out",
-                            f"Scope {scope} timed out after {timeout_ms} milliseconds")
-                return
-            pause(min(0.1, max(0.0, deadline - time.monotonic())))
+            timeout_ms = PING_TIMEOUT_MS[scope]
+        if scope != "node" and not self._healthy(scope, timeout_ms):
+            self._error(503, "time out",
+                        f"Scope {scope} timed out after {timeout_ms} milliseconds")
+            return
         # Spaced like a real node's body (surface doc, verified item 11).
         payload = f'{{ "resource": "Scope {scope} is OK" }}'.encode()
         self.send_response(200)
@@ -253,6 +293,23 @@ class ClientHandler(_Handler):
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
+
+    def _healthy(self, scope: str, timeout_ms: int) -> bool:
+        """read, write: every log segment's majority answers a round trip
+        within the timeout (a real write ping is a linearized read through the
+        log, item 15; reads stop with it, item 12); all: that, and every member
+        up. A failed read or write ping answers after twice its timeout."""
+        started = time.monotonic()
+        seconds = max(0, timeout_ms) / 1000.0
+        ok = self.node.log_quorum(seconds)
+        if ok and scope == "all":
+            while not self.node.all_up():
+                if time.monotonic() - started >= seconds:
+                    return False
+                pause(min(0.1, max(0.0, started + seconds - time.monotonic())))
+        if not ok and scope != "all":
+            pause(started + PING_FAILURE_FACTOR * seconds - time.monotonic())
+        return ok
 
     def do_POST(self):  # noqa: N802
         node = self.node
@@ -357,17 +414,28 @@ class Server:
             self.stopping.set()
         threading.Thread(target=later, name="stall-exit", daemon=True).start()
 
-    def start(self) -> None:
+    def start(self, startup_seconds: float | None = None) -> None:
+        """Open the storage and bind the admin API once the start-up delay has
+        passed (``timings.NODE_STARTUP``; returns early if stopped meanwhile),
+        logging what a real node logs on the way."""
         cfg = self.cfg
+        delay = timings.NODE_STARTUP if startup_seconds is None else startup_seconds
+        if self.stopping.wait(delay):
+            return
         self.node.start()
+        log.info("Admin endpoint: %s:%s", cfg.admin_address, cfg.admin_port)
         self.servers.append(_serve(AdminHandler, self.node, self.keys,
                                    cfg.admin_address, cfg.admin_port, name="admin"))
-        log.info("Admin API on %s:%s, host ID %s", cfg.admin_address, cfg.admin_port,
-                 self.node.host_id)
+        log.info("Host ID: %s", self.node.host_id)
         if self.node.member:
             self.start_member_services()
         else:
-            log.info("This node is not part of the cluster yet")
+            # Logged 2 s later unless automation made the node a member
+            # meanwhile, as FaunaApp does.
+            def not_a_member_yet():
+                if not self.stopping.wait(2.0) and not self.node.member:
+                    log.info(NOT_A_MEMBER_YET)
+            threading.Thread(target=not_a_member_yet, name="start", daemon=True).start()
 
     def start_member_services(self) -> None:
         """Peer port (TCP and UDP) and client API: bound once the node is a member."""
@@ -394,7 +462,10 @@ class Server:
 
 def _setup_logging(cfg: Config, foreground: bool) -> None:
     os.makedirs(cfg.log_path, exist_ok=True)
-    fmt = logging.Formatter("%(asctime)s %(levelname)s [%(threadName)s] %(message)s")
+    # A real core.log line is `%d{ISO8601} [%c{2}] %level %msg` (CoreConfig
+    # log_pattern); the double names the thread where FaunaDB names the logger.
+    fmt = logging.Formatter("%(asctime)s,%(msecs)03d [%(threadName)s] %(levelname)s %(message)s",
+                            "%Y-%m-%dT%H:%M:%S")
     handler = logging.FileHandler(os.path.join(cfg.log_path, "core.log"))
     handler.setFormatter(fmt)
     log.addHandler(handler)
@@ -460,16 +531,17 @@ def main(argv: list[str] | None = None) -> int:
     if opts["pidfile"]:
         with open(opts["pidfile"], "w", encoding="utf-8") as fh:
             fh.write(f"{os.getpid()}\n")
-    log.info("Starting FaunaDB test double %s with %s", HOST_VERSION, cfg.path)
+    log.info("Fauna Service %s", HOST_VERSION)
+    log.info("Loaded configuration from %s...", cfg.path)
     server = Server(cfg)
+    stop = server.stopping
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
     try:
         server.start()
     except OSError as exc:
         log.error("Could not bind: %s", exc)
         return 1
-    stop = server.stopping
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
     while not stop.wait(5.0):
         pass
     log.info("Shutting down")

@@ -38,7 +38,9 @@ directory and the feature-flags file in place, and for faunadb-admin
 ``FAUNADB_CONFIG`` (it ignores ``-c``) and the key in ``FAUNADB_ROOT_KEY``.
 Configs carry ``auth_root_key``, so faunadb-admin's stdout starts with the
 launcher's key notice; ``status()`` skips it (``without_key_notice``).
-``FAUNADB_DOUBLE_ADMIN_STARTUP_SECONDS`` defaults to 0.1 here (2.0 otherwise).
+``FAUNADB_DOUBLE_ADMIN_STARTUP_SECONDS`` defaults to 0.1 here (2.0 otherwise),
+``FAUNADB_DOUBLE_NODE_STARTUP_SECONDS`` (how long a node takes to bind its
+admin API) to 0.2 (5.0 otherwise); set either in the environment to change it.
 ``FAUNADB_BIN`` and ``ADMIN_BIN`` are the installed launchers.
 """
 
@@ -69,6 +71,7 @@ PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPO_ROOT = os.path.dirname(os.path.dirname(PACKAGE_ROOT))
 KEY_NOTICE = "Using plain-text auth_root_key found in "
 ADMIN_STARTUP_SECONDS = "0.1"  # a real JVM start takes seconds; tests need not wait that long
+NODE_STARTUP_SECONDS = "0.2"  # a real node's admin API listens after ~5 s
 FLAGS = '{"version": 1, "properties": []}\n'
 
 
@@ -115,10 +118,13 @@ def __getattr__(name: str) -> str:
 
 
 def launcher_env(python: str = sys.executable, **extra: str) -> dict:
-    """Environment for bin/faunadb: what its `set -u` and heap sizing want, set."""
+    """Environment for bin/faunadb: what its `set -u` and heap sizing want, set,
+    and a short start-up (FAUNADB_DOUBLE_NODE_STARTUP_SECONDS) unless given."""
     return {**os.environ, "JAVA_OPTS": os.environ.get("JAVA_OPTS", ""),
             "MAX_HEAP_SIZE": "256M", "MAX_DIRECT_SIZE": "128M",
-            "FAUNADB_DOUBLE_PYTHON": python, **extra}
+            "FAUNADB_DOUBLE_PYTHON": python,
+            "FAUNADB_DOUBLE_NODE_STARTUP_SECONDS": os.environ.get(
+                "FAUNADB_DOUBLE_NODE_STARTUP_SECONDS", NODE_STARTUP_SECONDS), **extra}
 
 
 def admin_env(config_path: str, python: str = sys.executable, **extra: str) -> dict:

@@ -5,6 +5,7 @@ adds (config lookup, key notice, JVM start) is in test_double_admin_launcher.py.
 """
 
 import json
+import logging
 import os
 import re
 import time
@@ -32,7 +33,8 @@ def _config(tmp_path, name, octet, **extra):
 
 
 @pytest.fixture
-def nodes(tmp_path):
+def nodes(tmp_path, monkeypatch):
+    monkeypatch.setattr(timings, "NODE_STARTUP", 0, raising=False)  # admin API at once
     servers = []
     for i, name in enumerate(("a", "b")):
         server = Server(_config(tmp_path, name, 11 + i))
@@ -65,9 +67,23 @@ def test_invalid_command(capsys, argv):
     assert out.rstrip("\n").splitlines()[-1] == "Invalid command."
 
 
-def test_cannot_connect(capsys):
-    rc, out, _ = run(capsys, "status", "-H", "127.0.0.1:1", "-k", KEY)
-    assert (rc, out) == (1, "ERROR: Could not connect to FaunaDB at 127.0.0.1:1\n")
+@pytest.mark.parametrize("argv", [
+    ["status"], ["--json", "status"], ["init", "-r", "r1"], ["join", "10.0.0.1", "-r", "r2"],
+    ["movement-status"], ["show-identity"], ["host-id", "10.0.0.1"], ["host-version"],
+    ["remove", "some-id"]])
+def test_unanswered_request_fails_without_a_word(capsys, argv):
+    """A real 25.02.07 `faunadb-admin -H 127.0.0.1:9999 status` (nothing
+    listening) exited 1 printing nothing (2026-12-07): the ConnectException
+    stays inside AdminCommand's Try."""
+    assert run(capsys, *argv, "-H", "127.0.0.1:1", "-k", KEY) == (1, "", "")
+
+
+@pytest.mark.parametrize("argv", [["show-replication"], ["update-replica", "data+log", "r2"]])
+def test_replication_commands_reach_the_catch_and_say_so(capsys, argv):
+    # Their first request is made outside the Try (AdminCommands.getReplication),
+    # so Admin.scala's catch prints its message, naming the host alone.
+    assert run(capsys, *argv, "-H", "127.0.0.1:1", "-k", KEY) == (
+        1, "ERROR: Could not connect to FaunaDB at 127.0.0.1\n", "")
 
 
 def test_bad_key_and_uninitialized(capsys, nodes):
@@ -193,6 +209,40 @@ def test_join_gives_up_on_unreachable_seed(capsys, nodes, monkeypatch):
     assert err == ("Failed: Please make sure it is reachable and a member of an existing "
                    "cluster.\n")
     assert time.monotonic() - start < 15
+
+
+def test_join_through_a_seed_not_yet_member_goes_on_in_the_background(capsys, caplog, nodes,
+                                                                       monkeypatch):
+    """Real 3 x 1, 2026-12-07: replica2 introduced itself to a seed that was no
+    member yet, its join failed (`Failed: Please make sure ...`), and seconds
+    after the seed was initialised by hand it joined on its own; a later join
+    said it was already a member."""
+    caplog.set_level(logging.INFO, logger="faunadb")
+    a, b = nodes
+    seed = a.cfg.broadcast_address
+    monkeypatch.setenv(admin_cli.JOIN_TIMEOUT_ENV, "1.5")
+    started = time.monotonic()
+    rc, out, err = cli(capsys, b, "join", seed, "-r", "r2")
+    assert time.monotonic() - started >= 1.4
+    assert (rc, out, err) == (1, "", "Failed: Please make sure it is reachable and a member of "
+                                     "an existing cluster.\n")
+    assert (f"Membership Service: this node {b.node.host_id} is introducing itself to seed "
+            f"HostAddress({seed},7500)") in caplog.messages
+    assert not b.node.member
+    cli(capsys, a, "init", "-r", "r1")
+    deadline = time.monotonic() + 10
+    while "Membership Service: Joined." not in caplog.messages:  # no second join needed
+        assert time.monotonic() < deadline, "b never joined on its own"
+        time.sleep(0.1)
+    assert (f"Membership Service: this node {b.node.host_id} is joining through seed "
+            f"{a.node.host_id} at HostAddress({seed},7500)") in caplog.messages
+    assert b.node.member
+    rc, out, _ = cli(capsys, b, "join", seed, "-r", "r2")
+    assert (rc, out) == (
+        0, "Node has NOT joined the cluster. It is already a member of a cluster.\n")
+    doc = json.loads(cli(capsys, a, "status", "--json")[1])
+    assert {(n["replica"], n["host_id"]) for n in doc["nodes"]} == {
+        ("r1", a.node.host_id), ("r2", b.node.host_id)}
 
 
 def test_hash_key_and_hashed_auth(capsys, tmp_path):

@@ -15,14 +15,25 @@ import time
 
 import bcrypt
 import pytest
-from faunadb_double import jvm
+from faunadb_double import HOST_VERSION, jvm
 from faunadb_double.cluster import iso_now
-from faunadb_double.testing import install_dir, package_module, port_open, wait_until
+from faunadb_double.testing import (
+    FAUNADB_BIN,
+    install_dir,
+    launcher_env,
+    package_module,
+    port_open,
+    wait_until,
+)
 
 NOTICE = "Using plain-text auth_root_key found in {}\n"
 UNINITIALIZED = ("Failed: Unknown error. Please contact support. Message was "
                  "fauna.repo.UninitializedException: FaunaDB Service is uninitialized")
 HASH_LINE = "auth_root_key_hash: " + bcrypt.hashpw(b"secret", bcrypt.gensalt(4)).decode()
+NOT_A_MEMBER = ("This node is not part of the cluster yet. You should use faunadb-admin to have "
+                "it either join an existing cluster or initialize a new one.")
+# A core.log line as a real node writes it: `%d{ISO8601} [%c{2}] %level %msg`.
+LOG_LINE = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d,\d{3} \[[\w-]+\] INFO "
 
 
 def loaded_from(proc) -> str:
@@ -164,8 +175,8 @@ def test_before_init_only_the_admin_port_listens_and_status_fails(make_node):
         assert proc.returncode == 1
         assert proc.stdout == NOTICE.format(node.config)
         assert proc.stderr.splitlines()[-1] == UNINITIALIZED
-    log = (node.log_dir / "core.log").read_text()
-    assert "This node is not part of the cluster yet" in log
+    wait_until(lambda: NOT_A_MEMBER in (node.log_dir / "core.log").read_text(), 5, 0.1,
+               "the not-a-member line in core.log")
 
 
 def test_init_is_idempotent_and_says_so_in_json(make_node):
@@ -186,3 +197,58 @@ def test_init_is_idempotent_and_says_so_in_json(make_node):
 
 def test_persisted_timestamp_has_nine_fractional_digits():
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z", iso_now())
+
+
+# -- silent failures, start-up ---------------------------------------------------------------
+
+
+def banner_and_config(node) -> list[str]:
+    return [*jvm.JAMM_BANNER.splitlines(), f"Loaded configuration from {node.config}..."]
+
+
+def test_nothing_listening_fails_without_a_word(make_node):
+    """Real 25.02.07, 2026-12-07: `faunadb-admin -H 127.0.0.1:9999 status` with
+    nothing listening exited 1, stdout empty, stderr only the jamm banner and
+    `Loaded configuration from ...`."""
+    node = make_node(key_line=HASH_LINE)
+    for args in (["status"], ["--json", "status"], ["init", "-r", "replica1"]):
+        proc = node.admin(*args, "-H", f"{node.address}:9999", env={"FAUNADB_ROOT_KEY": "secret"})
+        assert (proc.returncode, proc.stdout) == (1, ""), proc
+        assert proc.stderr.splitlines() == banner_and_config(node)
+
+
+def test_admin_api_listens_seconds_after_start_and_init_before_fails_silently(make_node):
+    """Items 9 and 14: the admin API of a real node listens ~5 s after its start
+    (7.5 s seen with three JVMs starting, 2026-12-07), and an init sent before
+    exits 1 without a word; its core.log says `Fauna Service VERSION`, then
+    `Admin endpoint: ADDRESS:8444`, then that the node is no member yet."""
+    node = make_node(key_line=HASH_LINE)
+    env = launcher_env()
+    env.pop("FAUNADB_DOUBLE_NODE_STARTUP_SECONDS", None)  # the default, a real node's
+    key = {"FAUNADB_ROOT_KEY": "secret"}
+    started = time.monotonic()
+    node.process = subprocess.Popen([FAUNADB_BIN, "-c", str(node.config)], env=env,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    early = node.admin("init", "-r", "replica1", env=key)
+    assert time.monotonic() - started < 4.5, "the early init came too late to prove anything"
+    assert (early.returncode, early.stdout) == (1, ""), early
+    assert early.stderr.splitlines() == banner_and_config(node)
+    wait_until(lambda: port_open(node.address, 8444), 15, 0.05, "admin port")
+    listening = time.monotonic() - started
+    assert 5.0 <= listening <= 9.0, f"admin API listening after {listening:.1f} s"
+
+    def log():
+        return (node.log_dir / "core.log").read_text()
+
+    wait_until(lambda: NOT_A_MEMBER in log(), 5, 0.1, "the not-a-member line")
+    lines = log().splitlines()
+    def where(end):
+        return next(i for i, line in enumerate(lines) if line.endswith(end))
+
+    service = where(f"INFO Fauna Service {HOST_VERSION}")
+    admin = where(f"INFO Admin endpoint: {node.address}:8444")
+    waiting = where(f"INFO {NOT_A_MEMBER}")
+    assert service < admin < waiting
+    assert all(re.match(LOG_LINE, lines[i]) for i in (service, admin, waiting)), lines
+    proc = node.admin("init", "-r", "replica1", env=key)
+    assert (proc.returncode, proc.stdout) == (0, "Node has initialized the cluster.\n")
