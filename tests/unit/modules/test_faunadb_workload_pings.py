@@ -164,7 +164,7 @@ def test_ping_factory_gets_the_write_scope_without_a_key_and_times_out(ping_stub
 
 
 def workload(db, **kw):
-    args = dict(run_id=RUN, rate=100, duration=1.0, max_requests=100000, clients=2,
+    args = dict(run_id=RUN, rate=100, duration=1.0, max_requests=100000, max_in_flight=2,
                 read_ratio=0.2, request_timeout=1.0, ping_interval=0.25)
     args.update(kw)
     return wl.Workload(db.session, **args)
