@@ -2,8 +2,9 @@
 
 Timing uses ``time.monotonic`` only, so clock skew injected with libfaketime
 (FAKETIME_DONT_FAKE_MONOTONIC=1) never affects liveness. Ordering uses a
-Lamport clock carried on every peer message; wall-clock time only appears in
-Date headers and the "Persisted Timestamp" column.
+Lamport clock carried on every peer message; wall-clock time decides no order
+and appears in Date headers, the "Persisted Timestamp" column and the log's
+windows (below), which a clock put back stalls.
 
 Writes and reads are quorum operations on the key's log segment: a write is
 acknowledged once a majority of the segment's holders (one node per data+log
@@ -18,6 +19,29 @@ the other segments' holders for a round trip (/peer/ping), and one segment
 without its majority stalls the whole cluster (surface doc, item 17). Pings
 and `status` ask the same way: what counts is who answers now, never what
 the failure detector believes yet (item 15).
+
+The log's windows are sealed by wall clock, as FaunaDB's are
+(ext/tx/src/main/scala/transactions/LogNode.scala: each heartbeat the log
+node commits its pending transactions as a batch at `Epoch(epochClock.time)`,
+the system clock; BatchLog.scala hands a batch on to the data nodes only once
+an entry with a later epoch than the log's last arrives, so a batch stamped
+behind it waits until the clock passes it). Each segment keeps the latest
+wall-clock time its log has sealed (`log_time`), learnt from its leader,
+which seals a window every heartbeat while a majority of its holders are
+there, carried on heartbeats and entries and kept with the entries on disk.
+A transaction through the log (a write, a write ping: a linearized read)
+first asks the sealer of its key's segment (the segment's leader, else
+another holder) for a window at that node's clock: granted once the clock is
+not behind the segment's log time, refused ("behind") while it is; then every
+other segment's sealer must have reached that time (data nodes apply epochs
+in order across segments). So only the sealer's clock counts, never the
+coordinator's: a clock put back by S seconds on a leader stalls writes and
+write pings for about S seconds; a clock put forward (a skew starting, or a
+negative skew undone) costs nothing. A write whose deadline passes while its
+window is refused times out, but stays in the log and is applied once the
+clock passes (the real batch was in the Raft log all along); reads and read
+pings are snapshot reads and do not wait (UtilRoutes.scala: only the write
+ping is linearized).
 """
 
 from __future__ import annotations
@@ -25,6 +49,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import queue
 import secrets
 import threading
 import time
@@ -52,6 +77,12 @@ PULL_BATCH = 2000
 # while the node keeps introducing itself to the seed every JOIN_RETRY s.
 JOIN_WAIT = 90.0
 JOIN_RETRY = 1.0
+# A window a holder other than the leader grants is as good (a real coordinator
+# sends to another log node when one fails); a sealer slower than this is passed.
+SEAL_TIMEOUT = 0.5
+# A write that timed out while the clock was behind the log waits at most this
+# long (from its start) for its window, then is dropped.
+HELD_FOR = 600.0
 UNINITIALIZED = "fauna.repo.UninitializedException: FaunaDB Service is uninitialized"
 # "Persisted Timestamp" of a data node that has applied nothing yet, as a real
 # node shows right after init (surface doc, verified item 13).
@@ -136,6 +167,10 @@ class NoQuorum(Exception):
     """A quorum round ran out of time."""
 
 
+class LogBehind(NoQuorum):
+    """Out of time while the sealer's clock was behind what its log had sealed."""
+
+
 @dataclass
 class _Joiner:
     """A join going on in the background, and how it ended."""
@@ -183,6 +218,10 @@ class Node:
         self.udp = None
         self.sync_lock = threading.RLock()
         self._reset_sync(None)
+        self.log_lock = threading.Lock()
+        self.log_times: dict[int, float] = {}  # segment -> latest window sealed (wall clock)
+        self.held: queue.SimpleQueue = queue.SimpleQueue()  # writes timed out behind the log
+        self.releaser: threading.Thread | None = None
 
     # -- identity ---------------------------------------------------------
     @property
@@ -530,13 +569,14 @@ class Node:
     def _heartbeat(self) -> dict:
         info = self.local_info()
         return {"c": self.cfg.cluster_name, "h": self.host_id, "t": self.view.digest,
-                "l": self.clock, **info}
+                "l": self.clock, "m": {str(s): t for s, t in self.log_times.items()}, **info}
 
     def _heartbeat_loop(self) -> None:
         while not self.stop_event.wait(HEARTBEAT_INTERVAL):
             if not self.member:
                 continue
             self._watch_stall()
+            self._seal_tick()
             msg = self._heartbeat()
             view = self.view
             for host in view.live_hosts():
@@ -591,6 +631,10 @@ class Node:
         self.last_seen[host] = time.monotonic()
         self.peer_info[host] = msg
         self.observe(msg.get("l"))
+        marks = msg.get("m")
+        if isinstance(marks, dict):
+            for seg, when in marks.items():
+                self.note_log_time(seg, when)
         if msg.get("t") != self.view.digest:
             self._background(f"topo:{host}", self._sync_topology, host)
         if self.filter is not None and (host not in self.pulled
@@ -711,6 +755,8 @@ class Node:
         """Durably append entries (peer side of a write)."""
         for entry in entries:
             self.observe(entry.get("lts"))
+            if entry.get("w"):
+                self.note_log_time(self.view.segment_of_token(entry["token"]), entry["w"])
         return self.store.append(entries)
 
     def _quorum(self, asks: dict, groups: list, need: int, *, deadline: Deadline,
@@ -817,18 +863,155 @@ class Node:
                 for s, holders in enumerate(groups) for h in holders}
         return asks, groups, need
 
-    def commit(self, key: str, value, deadline: Deadline | None = None) -> int:
+    def commit(self, key: str, value, deadline: Deadline | None = None, *,
+               hold: bool = True) -> int:
         deadline = deadline or Deadline(timings.WRITE_DEADLINE, "write")
         token = token_of(key)
         segment = self.view.segment_of_token(token)
-        entry = {"id": uuid.uuid4().hex, "lts": self.tick(), "key": key, "val": value,
-                 "token": token}
+        self._log()  # no log replica at all: unavailable at once
         self.schema_cache.pop(key, None)
+        try:
+            when = self.log_window(segment, deadline)
+        except LogBehind:
+            log.warning("write timed out: the clock is behind the log's last window")
+            if hold:
+                self._hold(key, value, deadline)
+            raise timed_out(deadline.kind, deadline.seconds) from None
+        except NoQuorum:
+            log.warning("write timed out: no log node answered")
+            raise timed_out(deadline.kind, deadline.seconds) from None
+        entry = {"id": uuid.uuid4().hex, "lts": self.tick(), "key": key, "val": value,
+                 "token": token, "w": when}
         asks, groups, need = self._everywhere(segment, Ask(
             "/peer/append", {"entries": [entry]}, lambda: self.accept([entry]),
             lambda answer: answer))
         self._quorum(asks, groups, need, deadline=deadline, what="write")
         return entry["lts"]
+
+    # -- the log's windows, sealed by wall clock (module docstring) ---------------
+    def log_time(self, segment: int) -> float:
+        """The latest wall-clock time the log of ``segment`` has sealed, as far
+        as this node knows (at least that of the entries it holds)."""
+        return self.log_times.get(segment, self.store.max_wall)
+
+    def note_log_time(self, segment, when) -> None:
+        try:
+            segment, when = int(segment), float(when)
+        except (TypeError, ValueError):
+            return
+        with self.log_lock:
+            if when > self.log_time(segment):
+                self.log_times[segment] = when
+
+    def _seal_tick(self) -> None:
+        """A segment's leader seals a window each heartbeat, transactions or
+        not (LogNode's empty batches), while a majority of its holders are
+        there to commit it: the log's time follows its clock, forwards only."""
+        view = self.view
+        seg = view.segment_of(self.host_id)
+        if seg is None or view.segment_leader(seg, self.is_up) != self.host_id:
+            return
+        holders = view.segment_holders(seg).values()
+        if sum(1 for h in holders if self.reachable(h)) >= len(view.log_replicas()) // 2 + 1:
+            self.note_log_time(seg, time.time())
+
+    def seal(self, segment: int, reach: float | None = None) -> dict:
+        """The sealer's side. Without ``reach``: a window for a transaction at
+        this node's clock, unless that is behind the segment's log time. With
+        ``reach`` (another segment's window): has this segment's log got that
+        far (its time, or this node's clock, which it seals next)?"""
+        now = time.time()
+        with self.log_lock:
+            sealed = self.log_time(segment)
+            if reach is None:
+                target, ok = sealed, now >= sealed
+            else:
+                target = float(reach)
+                ok = max(now, sealed) >= target
+            if ok and now > sealed:
+                self.log_times[segment] = now
+        return {"ok": ok, "t": max(now, sealed), "behind": max(0.0, target - now)}
+
+    def _sealers(self, segment: int) -> list[str]:
+        """Who may seal a window of ``segment``: its leader first, then its other
+        holders (a real coordinator sends to another log node when one fails);
+        those not heard from lately (a leader killed a moment ago) last."""
+        view = self.view
+        leader = view.segment_leader(segment, self.is_up)
+        others = [h for h in view.segment_holders(segment).values()
+                  if h != leader and self.is_up(h)]
+        return sorted(([leader] if leader else []) + others, key=lambda h: not self.reachable(h))
+
+    def _window(self, segment: int, reach: float | None, deadline: Deadline) -> float:
+        """Ask the sealers of ``segment`` (see ``seal``) until one grants it;
+        LogBehind when the deadline passes while they answer that their clock
+        is behind the log, NoQuorum when none answered."""
+        behind = False
+        while True:
+            answer = None
+            for host in self._sealers(segment):
+                if host == self.host_id:
+                    answer = self.seal(segment, reach)
+                    break
+                if time.monotonic() < self.unreachable_until.get(host, 0.0):
+                    continue
+                left = deadline.left()
+                if left <= 0:
+                    break
+                address, port = self._address(host)
+                try:
+                    answer = peer.call(address, port, "POST", "/peer/seal",
+                                       {"segment": segment, "reach": reach, "clock": self.clock},
+                                       timeout=min(SEAL_TIMEOUT, left))
+                except peer.PeerError as exc:
+                    self._failed(host, exc)
+                    continue
+                self.observe(answer.get("clock"))
+                break
+            if answer is not None:
+                if answer.get("ok"):
+                    return float(answer["t"])
+                behind = True
+            left = deadline.left()
+            if left <= 0:
+                raise LogBehind() if behind else NoQuorum()
+            wait = RETRY_INTERVAL if answer is None else min(
+                RETRY_INTERVAL, max(0.01, float(answer.get("behind") or 0.0)))
+            if self.stop_event.wait(min(wait, left)):
+                raise NoQuorum()
+
+    def log_window(self, segment: int, deadline: Deadline) -> float:
+        """A window for a transaction through the log: sealed by ``segment``'s
+        sealer, reached by every other segment's. Its wall-clock time."""
+        when = self._window(segment, None, deadline)
+        for other in range(self.view.segment_count()):
+            if other != segment:
+                self._window(other, when, deadline)
+        return when
+
+    def _hold(self, key: str, value, deadline: Deadline) -> None:
+        """A write that timed out behind the log is in it all the same: it
+        goes through once its window is sealed (one releaser, in order)."""
+        self.held.put((key, value, deadline.at - deadline.seconds + HELD_FOR))
+        if self.releaser is None or not self.releaser.is_alive():
+            self.releaser = threading.Thread(target=self._release_held, name="held-writes",
+                                             daemon=True)
+            self.releaser.start()
+
+    def _release_held(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                key, value, until = self.held.get(timeout=1.0)
+            except queue.Empty:
+                continue
+            left = until - time.monotonic()
+            try:
+                if left <= 0:
+                    raise timed_out("write", HELD_FOR)
+                self.commit(key, value, Deadline(left, "write"), hold=False)
+                log.info("a write held behind the log went through")
+            except QueryError as exc:
+                log.warning("a write held behind the log was dropped: %s", exc.description)
 
     def read(self, key: str, deadline: Deadline | None = None):
         cached = self.schema_cache.get(key)
@@ -874,6 +1057,21 @@ class Node:
         try:
             asks, groups, need = self._everywhere(None, PROBE)
             self._quorum(asks, groups, need, deadline=Deadline(max(0.001, timeout)), what=None)
+        except (NoQuorum, QueryError):
+            return False
+        return True
+
+    def write_ping(self, timeout: float) -> bool:
+        """A write ping: the log quorum (``log_quorum``), and a window through
+        the log (it is a linearized read), within ``timeout`` seconds."""
+        deadline = Deadline(max(0.001, timeout))
+        if not self.log_quorum(timeout):
+            return False
+        view = self.view
+        try:
+            self._log()
+            mine = view.segment_of(self.host_id)
+            self.log_window(0 if mine is None else mine, deadline)
         except (NoQuorum, QueryError):
             return False
         return True

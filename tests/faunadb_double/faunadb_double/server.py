@@ -227,6 +227,8 @@ class PeerHandler(_Handler):
             elif path == "/peer/topology":
                 node.apply_records(body.get("records", {}))
                 doc = {"records": node.store.topology}
+            elif path == "/peer/seal":
+                doc = node.seal(int(body["segment"]), body.get("reach"))
             elif path == "/peer/ping":
                 doc = {"ok": True}  # a round trip: the quorum probe of pings and status
             elif path == "/peer/append":
@@ -297,11 +299,13 @@ class ClientHandler(_Handler):
     def _healthy(self, scope: str, timeout_ms: int) -> bool:
         """read, write: every log segment's majority answers a round trip
         within the timeout (a real write ping is a linearized read through the
-        log, item 15; reads stop with it, item 12); all: that, and every member
-        up. A failed read or write ping answers after twice its timeout."""
+        log, item 15; reads stop with it, item 12), and for write a window of
+        the log sealed (it waits while the sealer's clock is behind the log,
+        cluster.py); all: the quorum, and every member up. A failed read or
+        write ping answers after twice its timeout."""
         started = time.monotonic()
         seconds = max(0, timeout_ms) / 1000.0
-        ok = self.node.log_quorum(seconds)
+        ok = self.node.write_ping(seconds) if scope == "write" else self.node.log_quorum(seconds)
         if ok and scope == "all":
             while not self.node.all_up():
                 if time.monotonic() - started >= seconds:

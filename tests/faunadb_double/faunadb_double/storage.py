@@ -5,7 +5,9 @@
 * entries.jsonl  - append-only write entries this node accepted; each line is
                    fsync'd before the node acknowledges it, so an acknowledged
                    write survives SIGKILL. Lines carry a local append sequence
-                   number that peers use as a pull cursor.
+                   number that peers use as a pull cursor, and the wall-clock
+                   time of the log window that sealed them (``w``), so that a
+                   restarted node knows how far its log had got (cluster.py).
 
 Documents are materialised in memory from the entries by last-writer-wins on
 the entry's Lamport timestamp (lts, then entry id), so replaying entries in any
@@ -55,6 +57,7 @@ class Store:
         self.ids: set[str] = set()
         self.docs: dict[str, tuple] = {}  # key -> (lts, entry id, value or None)
         self.max_lts = 0
+        self.max_wall = 0.0  # the latest log window (wall-clock seconds) of an entry held
         self.cond = threading.Condition(self.lock)
         self.queued: dict[str, dict] = {}  # entry id -> entry, written but not yet durable
         self.batch_no = 1  # the batch new entries join
@@ -108,6 +111,7 @@ class Store:
         self.entries.append(entry)
         self.ids.add(entry["id"])
         self.max_lts = max(self.max_lts, entry["lts"])
+        self.max_wall = max(self.max_wall, entry.get("w") or 0.0)
         cur = self.docs.get(entry["key"])
         rank = (entry["lts"], entry["id"])
         if cur is None or rank > cur[:2]:

@@ -1,0 +1,67 @@
+"""The log's windows are sealed by wall clock (cluster.py, after FaunaDB's
+LogNode.scala / BatchLog.scala): a sealer grants a window at its clock unless
+that is behind what the segment's log has sealed; a clock put forward costs
+nothing. Driven in-process with a fake wall clock."""
+
+import pytest
+from faunadb_double import cluster
+from faunadb_double.config import parse_config
+
+
+@pytest.fixture
+def wall(monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(cluster.time, "time", lambda: now[0])
+    return now
+
+
+def _node(path):
+    return cluster.Node(parse_config({"auth_root_key": "k", "storage_data_path": str(path),
+                                      "network_broadcast_address": "127.0.0.1"}))
+
+
+def test_a_clock_put_back_is_refused_until_it_passes_the_log(tmp_path, wall):
+    node = _node(tmp_path)
+    try:
+        assert node.seal(0) == {"ok": True, "t": 1000.0, "behind": 0.0}
+        wall[0] = 1120.0  # put forward: granted at once, the log follows
+        assert node.seal(0)["ok"] and node.log_time(0) == 1120.0
+        wall[0] = 1001.0  # put back by 119 s
+        answer = node.seal(0)
+        assert not answer["ok"] and answer["behind"] == pytest.approx(119.0)
+        assert node.log_time(0) == 1120.0  # the log never goes back
+        wall[0] = 1120.0
+        assert node.seal(0)["ok"]
+    finally:
+        node.stop()
+
+
+def test_another_segment_must_have_reached_the_window(tmp_path, wall):
+    node = _node(tmp_path)
+    try:
+        node.note_log_time(1, 1100.0)
+        assert node.seal(1, reach=1050.0)["ok"]  # its log is there already
+        answer = node.seal(1, reach=1200.0)  # its sealer's clock (1000) is 200 s short
+        assert not answer["ok"] and answer["behind"] == pytest.approx(200.0)
+        wall[0] = 1200.0
+        assert node.seal(1, reach=1200.0)["ok"] and node.log_time(1) == 1200.0
+    finally:
+        node.stop()
+
+
+def test_what_the_log_reached_is_learnt_forwards_only_and_kept_with_the_entries(tmp_path, wall):
+    node = _node(tmp_path)
+    try:
+        node.note_log_time(0, 1500.0)
+        node.note_log_time(0, 1400.0)  # an older heartbeat
+        node.note_log_time("0", "not a time")
+        assert node.log_time(0) == 1500.0
+        node.accept([{"id": "e1", "lts": 1, "key": "d/x/1", "val": {}, "token": 7, "w": 1500.0}])
+    finally:
+        node.stop()
+    restarted = _node(tmp_path)
+    try:
+        assert restarted.log_time(0) == 1500.0
+        assert not restarted.seal(0)["ok"]  # its clock (1000) is behind its log
+    finally:
+        restarted.stop()
