@@ -76,8 +76,9 @@ options:
   admin_wait:
     description:
       - Seconds to keep trying while the node's admin API does not answer yet, for a node that was
-        just started. C(faunadb-admin) then says C(Could not connect to FaunaDB), or (a real release)
-        exits 1 printing no message at all; either way the command did nothing. V(0) fails at once.
+        just started. C(faunadb-admin) then says C(Could not connect to FaunaDB), or (a real
+        release) exits 1 printing no message at all; either way the command did nothing. V(0)
+        fails at once.
       - When O(state=present) and the command still fails, the node's status is read before the
         module fails, and a node that became a member of O(replica) meanwhile counts as done (with a
         warning). A failure without a message of its own carries the last lines of the node's
