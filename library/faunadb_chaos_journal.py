@@ -142,7 +142,6 @@ from ansible.module_utils.faunadb_chaos_journal import (
 )
 from ansible.module_utils.faunadb_common import FaunaDBError, fail_module
 from ansible.module_utils.faunadb_workload import (
-    FAUNADB_IMPORT_ERROR,
     HAS_FAUNADB,
     FaunaSession,
     journal_from_ledger,

@@ -115,6 +115,27 @@ options:
     type: int
     default: 256
     aliases: [clients]
+  registers:
+    description:
+      - Documents used as registers (0 to 16, V(0) for none), in the collection O(collection)
+        followed by C(_registers). A share O(register_ratio) of the slots are register
+        operations instead of requests - a read, a write of a value never written before, or
+        a compare-and-set from the last value the run saw - each one FQL transaction.
+      - Their history (invocation, completion, result; C(info) for an operation without a
+        definite answer) is checked for linearizability after the run with the Wing-Gong/Lowe
+        search (C(faunadb_linearizability)), key by key; see RV(workload.linearizability).
+        Register operations count in none of the request counts.
+    type: int
+    default: 0
+  register_ratio:
+    description: Share of the slots that are register operations when O(registers) is above 0.
+    type: float
+    default: 0.3
+  linearizability_timeout:
+    description: Seconds the linearizability check of the history may take; keys it cannot
+      decide by then are reported as undecided (and the check as not passed).
+    type: float
+    default: 60
   ledger:
     description:
       - File the run appends one JSON line to (its id and send time) for every write as soon as
@@ -370,6 +391,19 @@ workload:
       description: The run's start (C(t=0)) in seconds since the epoch; a request or ping was
         sent at C(started_epoch + t).
       type: float
+    registers:
+      description: Counts of the register operations (O(registers)) - C(operations), C(ok),
+        C(fail) (certainly not applied), C(info) (no definite answer), and the same per C(by_f).
+      type: dict
+    linearizability:
+      description:
+        - When O(registers) is above 0, the verdict on their history - C(ok) (every key
+          linearizable), and per key in C(keys) C(linearizable) (V(true), V(false), or V(null)
+          when the check gave up), C(operations), C(info) and, when not linearizable, the
+          smallest failing C(window) (C(start), C(end) in seconds since the run's start, the
+          C(ops) involved) and C(first_bad) (the operation that cannot be placed); C(lines)
+          says it per key in words. The history itself is the journal's C(register_history).
+      type: dict
     pings:
       description:
         - The write pings (see O(ping_interval)). C(sent) = C(ok) + C(failed); C(skipped) were
@@ -424,6 +458,11 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.faunadb_common import FaunaDBError, fail_module
+from ansible.module_utils.faunadb_linearizability import (
+    HistoryError,
+    check_history,
+    format_key_result,
+)
 from ansible.module_utils.faunadb_workload import (
     FAUNADB_IMPORT_ERROR,
     HAS_FAUNADB,
@@ -467,13 +506,16 @@ ARGUMENT_SPEC = dict(
     progress_file=dict(type="path"),
     verify_timeout=dict(type="float", default=60),
     ping_interval=dict(type="float", default=1.0),
+    registers=dict(type="int", default=0),
+    register_ratio=dict(type="float", default=0.3),
+    linearizability_timeout=dict(type="float", default=60),
     # No suboptions: check_windows names the faulty windows[i].field, Ansible could not.
     windows=dict(type="list", elements="dict"),
 )
 
 # Run parameters kept in the journal: everything but the secret.
 _RUN_KEYS = ("url", "collection", "rate", "duration", "max_requests", "max_in_flight",
-             "read_ratio",
+             "read_ratio", "registers", "register_ratio",
              "request_timeout", "validate_certs", "ping_interval")
 
 
@@ -496,7 +538,10 @@ def run(module, params):
     connect = session_factory(params["url"], secret, params["collection"],
                               params["request_timeout"], params["validate_certs"])
     try:
-        result["collection_created"] = connect().ensure_collection()
+        session = connect()
+        result["collection_created"] = session.ensure_collection()
+        if params["registers"]:
+            session.ensure_registers()
     except Exception as exc:
         raise FaunaDBError(
             f"Cannot create or find collection {params['collection']!r} through "
@@ -509,7 +554,8 @@ def run(module, params):
                         ping=ping_factory(params["url"], params["request_timeout"],
                                           params["validate_certs"])
                         if params["ping_interval"] else None,
-                        ping_interval=params["ping_interval"])
+                        ping_interval=params["ping_interval"], registers=params["registers"],
+                        register_ratio=params["register_ratio"])
     on_ack, close_ledger = None, None
     if params["ledger"]:
         try:
@@ -543,8 +589,12 @@ def run(module, params):
         "requests": records,
         "pings": workload.pings,
         "not_sent": workload.not_sent,
+        "register_history": workload.history,
         "verification": None,
     }
+    if params["registers"]:
+        summary["linearizability"] = linearizability(workload.history,
+                                                     params["linearizability_timeout"])
     result["workload"] = summary
     try:
         write_json(params["journal"], journal)
@@ -555,6 +605,17 @@ def run(module, params):
         module.warn(f"progress_file not written {len(progress_errors)} times: "
                     f"{progress_errors[0]}")
     return result
+
+
+def linearizability(history, timeout):
+    """The register history's verdict, key by key, with one line of text per key."""
+    try:
+        checked = check_history(history, timeout_s=timeout)
+    except HistoryError as exc:  # a bug of the workload's own making: say so, do not pass
+        return {"ok": False, "error": str(exc), "keys": {}, "lines": [f"not checked: {exc}"]}
+    checked["lines"] = [format_key_result(k, r) for k, r in sorted(checked["keys"].items())]
+    checked["elapsed_s"] = round(checked["elapsed_s"], 3)
+    return checked
 
 
 def verify(module, params):

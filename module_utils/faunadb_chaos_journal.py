@@ -62,7 +62,10 @@ def start(path, data, ansible_version, now=time.time):
 
 
 def update(path, values=None, append=None, now=time.time):
-    """Set top-level values and append to top-level lists; a closed journal is left alone."""
+    """Set top-level values and append to top-level lists; a closed journal is left alone.
+    A journal that was never started (the run failed before) is started now."""
+    if not os.path.exists(path):
+        start(path, {}, None, now=now)
     journal = load(path)
     if journal.get("status") != RUNNING:
         raise FaunaDBError(f"{path} is {journal.get('status')}, not running: not updated")
@@ -105,7 +108,7 @@ def fault_window(journal, healed_at):
             "phases": [p.get("name") for p in journal.get("phases_started") or []]}
 
 
-def close_interrupted(path, journal, verification, workload, healed_by, now=time.time):
+def close_interrupted(path, journal, verification, workload, healed_by, *, now=time.time):
     """Close an interrupted run's journal: verdict interrupted, its writes' read-back."""
     epoch = now()
     journal.update(

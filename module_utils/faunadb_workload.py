@@ -40,6 +40,7 @@ except ImportError:
 
 JOURNAL_FORMAT = "faunadb_workload/1"
 WRITE, READ = "write", "read"
+REGISTER = "register"  # an operation of the register workload (its own history, not a request)
 # Every class a request can end in. Reads never end in "duplicate", writes never in "stale".
 OUTCOMES = ("ok", "unavailable", "timeout", "duplicate", "stale", "other")
 # A write that ended so has no definite answer: it may or may not have been applied.
@@ -125,6 +126,41 @@ def run_bound(duration, request_timeout):
     slot sent at most LATE_TOLERANCE_S late, then its connect and answer timeouts."""
     connect = min(CONNECT_TIMEOUT_S, request_timeout)
     return duration + LATE_TOLERANCE_S + connect + request_timeout + ANSWER_GRACE_S + 2.0
+
+
+def register_collection(collection):
+    return f"{collection}_registers"
+
+
+def register_key(run_id, k):
+    """The id of register k of a run (a document id: a 64-bit integer as a string)."""
+    return doc_id(run_id, k)
+
+
+# The register workload's mix: reads, writes of a value no one wrote before, and
+# compare-and-set from the last value the run knows of.
+REGISTER_MIX = (("read", 0.5), ("write", 0.25), ("cas", 0.25))
+
+
+def register_op(rng):
+    x = rng.random()
+    for f, share in REGISTER_MIX:
+        if x < share:
+            return f
+        x -= share
+    return REGISTER_MIX[-1][0]
+
+
+def register_outcome(f, exc):
+    """The history type of a register operation that raised exc: fail (certainly not
+    applied: never sent, or refused before it could be) or info (no definite answer)."""
+    _, detail = classify(WRITE if f != "read" else READ, exc)
+    if detail.startswith("not sent"):
+        return "fail", detail
+    if HAS_FAUNADB and isinstance(exc, FaunaError) and "contended transaction" in _codes(exc):
+        return "fail", detail
+    # Anything else may have been applied (a 503 after the log took it, a lost answer).
+    return "info", detail
 
 
 def is_read_slot(slot, read_ratio):
@@ -316,6 +352,17 @@ def ping_summary(pings, skipped=0):
             "failed_t": failed_t[:NAMED_IDS]}
 
 
+def register_summary(history, keys):
+    """Counts of the register workload's operations (their history is checked apart)."""
+    by = Counter((h["f"], h["type"]) for h in history)
+    return {"keys": keys, "operations": len(history),
+            "ok": sum(v for (_, t), v in by.items() if t == "ok"),
+            "fail": sum(v for (_, t), v in by.items() if t == "fail"),
+            "info": sum(v for (_, t), v in by.items() if t == "info"),
+            "by_f": {f: {t: by[(f, t)] for t in ("ok", "fail", "info")}
+                     for f in ("read", "write", "cas")}}
+
+
 def summarize(records, *, duration, planned, skipped, elapsed, pings=(), pings_skipped=0,
               not_sent=()):
     """The run's counts, latencies and timeline; lost_writes stays None until verify.
@@ -458,6 +505,37 @@ class FaunaSession:
         """One query, one boolean per id (an array of expressions evaluates element-wise)."""
         return self.client.query([q.exists(self._ref(i)) for i in idents])
 
+    # Registers: documents of their own collection, each query one transaction.
+    def _register(self, key):
+        return q.ref(q.collection(register_collection(self.collection)), key)
+
+    def _register_value(self, ref):
+        return q.if_(q.exists(ref), q.select(["data", "v"], q.get(ref)), None)
+
+    def _register_write(self, ref, value):
+        return q.if_(q.exists(ref), q.update(ref, {"data": {"v": value}}),
+                     q.create(ref, {"data": {"v": value}}))
+
+    def register_read(self, key):
+        return self.client.query(self._register_value(self._register(key)))
+
+    def register_write(self, key, value):
+        self.client.query(self._register_write(self._register(key), value))
+
+    def register_cas(self, key, expected, new):
+        """Whether the register held expected and now holds new, in one transaction."""
+        ref = self._register(key)
+        return self.client.query(q.if_(q.equals(self._register_value(ref), expected),
+                                       q.do(self._register_write(ref, new), True), False))
+
+    def ensure_registers(self):
+        name = register_collection(self.collection)
+        try:
+            self.client.query(q.create_collection({"name": name}))
+        except BadRequest as exc:
+            if "instance already exists" not in _codes(exc):
+                raise
+
 
 def session_factory(url, secret, collection, request_timeout, validate_certs=True):
     """connect() for Workload: a FaunaSession per call, all sharing one transaction time."""
@@ -506,7 +584,8 @@ class Workload:
 
     def __init__(self, connect, *, run_id, rate, duration, max_requests, max_in_flight=256,
                  read_ratio=0.2, request_timeout=10.0, clock=time.monotonic, sleep=time.sleep,
-                 ping=None, ping_interval=1.0, wall=time.time, on_ack=None):
+                 ping=None, ping_interval=1.0, wall=time.time, on_ack=None, registers=0,
+                 register_ratio=0.0):
         self.connect = connect
         self.run_id = run_id
         self.rate = rate
@@ -520,6 +599,10 @@ class Workload:
         self.ping_interval = ping_interval
         self.wall = wall
         self.on_ack = on_ack
+        self.registers = [register_key(run_id, k) for k in range(registers)]
+        self.register_ratio = register_ratio if registers else 0.0
+        self.known = dict.fromkeys(self.registers)  # the last value seen of each register
+        self.history = []  # register operations, as faunadb_linearizability reads them
         self.planned = planned_requests(rate, duration, max_requests)
         self.give_up_after = run_bound(duration, request_timeout)  # seconds after the start
         self.records = []
@@ -544,6 +627,14 @@ class Workload:
 
     # one request -------------------------------------------------------------------
     def _pick(self, slot):
+        if self.register_ratio and is_read_slot(slot, self.register_ratio):
+            key = self.registers[slot % len(self.registers)]
+            f = register_op(self._rng)
+            with self._lock:
+                known = self.known[key]
+            # Every value written is the slot's own (+1: never None), so a read names its write.
+            value = {"read": None, "write": slot + 1, "cas": [known, slot + 1]}[f]
+            return REGISTER, (key, f, value)
         if is_read_slot(slot, self.read_ratio):
             with self._lock:
                 recent = list(self.recent)
@@ -560,6 +651,36 @@ class Workload:
         if data != want:
             return "stale", f"read {data!r}, acknowledged {want!r}"
         return "ok", ""
+
+    def _register_request(self, session, key, f, value):
+        """(history type, result, detail) of one register operation."""
+        try:
+            if f == "read":
+                result = session.register_read(key)
+            elif f == "write":
+                session.register_write(key, value)
+                result = None
+            else:
+                result = bool(session.register_cas(key, value[0], value[1]))
+        except Exception as exc:  # every failure is a finding: fail or indeterminate
+            kind, detail = register_outcome(f, exc)
+            return kind, None, detail
+        with self._lock:
+            if f == "read":
+                self.known[key] = result
+            elif f == "write" or result:
+                self.known[key] = value if f == "write" else value[1]
+        return "ok", result, ""
+
+    def _history_entry(self, worker, request, done, answer):
+        kind, result, detail = answer
+        slot, _, (key, f, value), sent, _ = request
+        entry = {"id": slot, "process": worker, "key": key, "f": f, "value": value,
+                 "type": kind, "result": result, "invoke": round(sent - self.start, 4),
+                 "complete": round(done - self.start, 4) if kind != "info" else None}
+        if detail:
+            entry["detail"] = detail
+        return entry
 
     def _make_record(self, worker, request, done, outcome, detail):
         slot, kind, ident, sent, due = request
@@ -597,7 +718,10 @@ class Workload:
         request = first
         while request is not None:
             slot, kind, ident, sent, due = request
-            if session is None:
+            if kind == REGISTER:
+                answer = (self._register_request(session, *ident) if session is not None
+                          else ("fail", None, "no session"))
+            elif session is None:
                 outcome, detail = "other", "no session"
             else:
                 try:
@@ -608,7 +732,12 @@ class Workload:
             with self._lock:  # free in one step, so that threads never outnumber the bound
                 self.in_flight.pop(slot, None)
                 self._idle.append(worker)
-            self._record(self._make_record(worker, request, done, outcome, detail))
+            if kind == REGISTER:
+                with self._lock:
+                    if not self._closed:
+                        self.history.append(self._history_entry(worker, request, done, answer))
+            else:
+                self._record(self._make_record(worker, request, done, outcome, detail))
             # The next slot for this thread, or None once the dispatcher is done.
             request = self._work[worker].get()
 
@@ -742,6 +871,12 @@ class Workload:
             self.in_flight.clear()
         for request in stuck.values():
             # The client-side timeout should have ended these; count them, never drop them.
+            if request[1] == REGISTER:
+                with self._lock:
+                    self.history.append(self._history_entry(
+                        -1, request, self.clock(),
+                        ("info", None, "still unanswered when the run ended")))
+                continue
             self._record(self._make_record(-1, request, self.clock(), "timeout",
                                            "still unanswered when the run ended"))
         with self._lock:
@@ -750,6 +885,7 @@ class Workload:
                                                     "still unanswered when the run ended"))
             self._closed = True
             self.records.sort(key=lambda r: (r["t"], r["i"]))
+            self.history.sort(key=lambda h: (h["invoke"], h["id"]))
             records = list(self.records)
             self.pings.sort(key=lambda p: p["t"])
             not_sent = list(self.not_sent)
@@ -762,6 +898,7 @@ class Workload:
         summary["started_epoch"] = self.started_epoch
         summary["client_errors"] = list(self.client_errors)
         summary["max_in_flight"] = self.max_in_flight
+        summary["registers"] = register_summary(self.history, len(self.registers))
         summary["threads"] = len(workers)
         return summary, records
 
@@ -774,6 +911,7 @@ def plan(params, run_id):
         "url": params["url"], "collection": params["collection"], "rate": params["rate"],
         "duration": params["duration"], "max_requests": params["max_requests"],
         "max_in_flight": params["max_in_flight"], "read_ratio": params["read_ratio"],
+        "registers": params.get("registers", 0),
         "request_timeout": params["request_timeout"],
         "ping_interval": params.get("ping_interval"), "planned_requests": planned,
         "planned_reads_at_most": reads, "planned_writes_at_least": planned - reads,
@@ -796,6 +934,12 @@ def validate(params):
         problems.append("max_in_flight must be between 1 and 1024")
     if not 0 <= params["read_ratio"] < 1:
         problems.append("read_ratio must be at least 0 and below 1")
+    if not 0 <= params.get("registers", 0) <= 16:
+        problems.append("registers must be between 0 and 16")
+    if not 0 <= params.get("register_ratio", 0) < 1:
+        problems.append("register_ratio must be at least 0 and below 1")
+    if not params.get("linearizability_timeout", 1) > 0:
+        problems.append("linearizability_timeout must be above 0")
     if not params["request_timeout"] > 0:
         problems.append("request_timeout must be above 0")
     if not params["verify_timeout"] > 0:

@@ -230,3 +230,35 @@ def test_a_missing_journal_reads_as_a_failed_run(tmp_path):
     assert chaos.chaos_read_journal(tmp_path)["verdict"] == "fail"
     (tmp_path / "journal.json").write_text(json.dumps({"scenario": "x", "verdict": "pass"}))
     assert chaos.chaos_read_journal(tmp_path)["verdict"] == "pass"
+
+
+SUT_NODES = {"replica1_node1": "replica1", "replica2_node1": "replica2",
+             "replica3_node1": "replica3"}
+
+
+def test_the_system_under_test_names_a_real_build_or_the_double():
+    real = chaos.chaos_system("25.02.07.dev-4f8f8be", {"name": "faunalab/faunadb:25.02.07",
+                                                       "id": "sha256:31a3cda10501", "digests": []},
+                              "container", SUT_NODES)
+    assert real["product"] == "faunadb" and not real["test_double"]
+    assert real["summary"] == ("FaunaDB 25.02.07.dev-4f8f8be, 3 replicas x 1 node, image "
+                               "faunalab/faunadb:25.02.07 (sha256:31a3cda10501)")
+    double = chaos.chaos_system("1.0.0-double", {"name": "faunalab/faunadb-double:1.0.0"},
+                                "container", {f"r{r}n{n}": f"replica{r}" for r in range(3)
+                                              for n in range(3)})
+    assert double["test_double"] and double["topology"] == "3 replicas x 3 nodes"
+    assert "TEST DOUBLE" in double["summary"] and chaos.REHEARSAL in double["summary"]
+    unknown = chaos.chaos_system(None, None, "service", SUT_NODES)
+    assert unknown["product"] is None and not unknown["test_double"]
+    assert unknown["summary"].startswith("unknown")
+
+
+def test_conclusions_drawn_on_the_double_are_labelled_a_rehearsal():
+    def j(scenario, double):
+        return {**journal(scenario), "system_under_test": {"test_double": double}}
+
+    on_double = chaos.chaos_conclusions([j("kill_node", True), j("kill_replica", True)])
+    assert all(c["rehearsal"] and c["why"].startswith(chaos.REHEARSAL) for c in on_double)
+    on_real = chaos.chaos_conclusions([j("kill_node", False), j("kill_replica", False)])
+    assert not any(c.get("rehearsal") for c in on_real)
+    assert on_real[0]["held"] == "yes" and chaos.REHEARSAL not in on_real[0]["why"]
