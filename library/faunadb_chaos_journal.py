@@ -81,6 +81,9 @@ attributes:
         would close (RV(recovered)) without reading anything back or writing.
   diff_mode:
     support: none
+    details:
+      - The journal is evidence written once per step, not state to converge; RV(journal) is
+        what was written.
   idempotent:
     support: partial
     details:
@@ -199,21 +202,24 @@ def recover(module, params):
     return dict(changed=bool(recovered), recovered=recovered)
 
 
+ARGUMENT_SPEC = dict(
+    action=dict(type="str", required=True, choices=["start", "update", "recover"]),
+    path=dict(type="path"),
+    data=dict(type="dict", default={}),
+    append=dict(type="dict", default={}),
+    reports_dir=dict(type="path"),
+    cluster=dict(type="str"),
+    url=dict(type="str"),
+    secret_file=dict(type="path", no_log=False),
+    validate_certs=dict(type="bool", default=True),
+    verify_timeout=dict(type="float", default=60),
+    healed_by=dict(type="str", default="playbooks/heal.yml"),
+)
+
+
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            action=dict(type="str", required=True, choices=["start", "update", "recover"]),
-            path=dict(type="path"),
-            data=dict(type="dict", default={}),
-            append=dict(type="dict", default={}),
-            reports_dir=dict(type="path"),
-            cluster=dict(type="str"),
-            url=dict(type="str"),
-            secret_file=dict(type="path", no_log=False),
-            validate_certs=dict(type="bool", default=True),
-            verify_timeout=dict(type="float", default=60),
-            healed_by=dict(type="str", default="playbooks/heal.yml"),
-        ),
+        argument_spec=ARGUMENT_SPEC,
         required_if=[
             ("action", "start", ["path"]),
             ("action", "update", ["path"]),
