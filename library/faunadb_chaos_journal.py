@@ -23,7 +23,9 @@ description:
     start to now, the heal), and every write the run's workload acknowledged read back through
     O(url) (from its C(workload.json), or, when the workload never wrote it, from the ledger
     C(workload.ledger.jsonl) it appended each acknowledgement to), with the lost-write count;
-    and writes a short C(report.md). Run it once the cluster is healed and no chaos run is
+    and writes a short C(report.md). The workload runs detached and outlives a killed
+    controller: each run's is waited for first, at most until its planned end plus its request
+    timeout and 15 s. Run it once the cluster is healed and no chaos run is
     active (playbooks/heal.yml, and a scenario right after it took the cluster's lock).
 version_added: "0.6.0"
 author: FaunaDB lab project
@@ -54,10 +56,11 @@ options:
     type: str
   url:
     description: With O(action=recover), the API endpoint (the load balancer) the writes are read
-      back through.
+      back through; needed only when an interrupted run has writes to read back.
     type: str
   secret_file:
-    description: With O(action=recover), the file holding the root key (as for M(faunadb_workload)).
+    description: With O(action=recover), the file holding the root key (as for M(faunadb_workload));
+      needed only when an interrupted run has writes to read back.
     type: path
   validate_certs:
     description: Verify the TLS certificate of an V(https) O(url).
@@ -137,6 +140,7 @@ import os
 from ansible.module_utils.ansible_release import __version__ as ANSIBLE_VERSION
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.faunadb_chaos_journal import (
+    await_workload,
     close_interrupted,
     load,
     running,
@@ -177,12 +181,16 @@ def recover(module, params):
         recovered.append(entry)
         if module.check_mode:
             continue
+        finished = await_workload(run_dir, journal, WORKLOAD)
         workload, source = _workload_of(run_dir)
         if workload is None:
             verification = {"complete": True, "checked": 0, "acked_writes": 0, "lost_writes": 0,
                             "lost_write_ids": []}
         else:
             if secret is None:
+                if not params["url"] or not params["secret_file"]:
+                    raise FaunaDBError(f"{run_dir} was interrupted with a workload running: "
+                                       "url and secret_file are needed to read its writes back")
                 if not HAS_FAUNADB:
                     raise FaunaDBError(missing_required_lib("faunadb"))
                 secret = read_secret(module, params)
@@ -195,6 +203,7 @@ def recover(module, params):
                    "lost_writes": verification["lost_writes"],
                    "lost_write_ids": verification["lost_write_ids"],
                    "verified": verification["complete"], "source": source,
+                   "workload_finished": finished,
                    "journal": WORKLOAD if source == WORKLOAD else None, "ledger": LEDGER}
         close_interrupted(path, journal, verification, summary, params["healed_by"])
         entry.update(acked_writes=summary["acked_writes"], lost_writes=summary["lost_writes"],
@@ -223,7 +232,7 @@ def main():
         required_if=[
             ("action", "start", ["path"]),
             ("action", "update", ["path"]),
-            ("action", "recover", ["reports_dir", "cluster", "url", "secret_file"]),
+            ("action", "recover", ["reports_dir", "cluster"]),
         ],
         supports_check_mode=True,
     )

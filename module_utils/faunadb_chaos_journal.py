@@ -162,3 +162,20 @@ def interrupted_report(j):
                  "`workload.ledger.jsonl` (each acknowledged write as it was acknowledged)"
                  + (", `workload.json`" if w.get("source") == "workload.json" else "") + ".")
     return "\n".join(lines) + "\n"
+
+
+def await_workload(run_dir, journal, workload_file, *, slack=15.0, clock=time.time,
+                   sleep=time.sleep):
+    """Wait for an interrupted run's workload to end on its own: it runs detached (async),
+    so it outlives a killed controller and goes on acknowledging writes. At most until its
+    planned end plus its request timeout and ``slack``; True if it wrote its journal."""
+    path = os.path.join(run_dir, workload_file)
+    started = journal.get("workload_started") or {}
+    try:
+        until = (float(started["epoch"]) + float(started["seconds_planned"])
+                 + float(started.get("request_timeout") or 0) + slack)
+    except (KeyError, TypeError, ValueError):
+        return os.path.exists(path)
+    while not os.path.exists(path) and clock() < until:
+        sleep(min(1.0, max(0.0, until - clock())))
+    return os.path.exists(path)

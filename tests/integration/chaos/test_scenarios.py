@@ -395,7 +395,7 @@ def test_a_run_killed_mid_fault_leaves_a_lock_that_heal_removes(tmp_path):
     args = [str(ROOT / ".venv/bin/ansible-playbook"), "-i", str(INVENTORY), "chaos/pause_node.yml",
             "-e", f"chaos_reports_dir={tmp_path}", "-e", f"chaos_targets={node}",
             "-e", "chaos_fault_seconds=60", "-e", "chaos_lead_seconds=2",
-            "-e", "chaos_workload_seconds=70", "-e", "chaos_testinfra=false"]  # fmt: skip
+            "-e", "chaos_workload_seconds=30", "-e", "chaos_testinfra=false"]  # fmt: skip
     run = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            start_new_session=True)  # fmt: skip
     try:
@@ -421,6 +421,29 @@ def test_a_run_killed_mid_fault_leaves_a_lock_that_heal_removes(tmp_path):
     assert "failed=0" in healed.stdout
     assert not lock.exists()
     assert inspect(node)["State"]["Running"] and not inspect(node)["State"]["Paused"]
+
+    # The evidence survived: the journal written as the run went, closed by the heal as
+    # interrupted, with the fault window and every write its (detached) workload
+    # acknowledged read back through the healed cluster.
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    j = json.loads((run_dir / "journal.json").read_text())
+    assert j["status"] == j["verdict"] == "interrupted"
+    assert j["system_under_test"]["test_double"] is True
+    f = j["fault"]
+    assert f["injected"] and f["phases"] == ["pause_node"]
+    assert j["started_epoch"] < f["start_epoch"] < f["end_epoch"]
+    own = json.loads((run_dir / "workload.json").read_text())  # it finished on its own
+    acked = [r for r in own["requests"] if r["kind"] == "write" and r["outcome"] == "ok"]
+    w = j["workload"]
+    assert w["workload_finished"] and w["source"] == "workload.json"
+    assert w["acked_writes"] == len(acked) > 0
+    assert w["checked"] == w["acked_writes"] and w["lost_writes"] == 0 and w["verified"]
+    assert f"{w['acked_writes']} acknowledged writes read back" in healed.stdout
+    report = (run_dir / "report.md").read_text()
+    assert "INTERRUPTED" in report and "on the test double" in report
+    # Closed once: a second heal finds nothing left open.
+    again = playbook("playbooks/heal.yml", "-e", f"chaos_reports_dir={tmp_path}")
+    assert "acknowledged writes read back" not in again.stdout
 
 
 def png_size(path: Path) -> tuple[int, int]:

@@ -135,3 +135,27 @@ def test_a_closed_journal_is_not_written_again(reports, capsys):
     out = call(dict(action="update", path=path, data={"verdict": "fail"}), capsys)
     assert out["failed"] and "is completed, not running" in out["msg"]
     assert json.loads(open(path).read())["verdict"] == "pass"
+
+
+def test_recover_waits_for_a_detached_workload_then_gives_up_at_its_planned_end(tmp_path):
+    from ansible.module_utils.faunadb_chaos_journal import await_workload
+
+    now = [1000.0]
+    journal = {"workload_started": {"epoch": 990.0, "seconds_planned": 20.0,
+                                    "request_timeout": 5.0}}
+
+    def sleep(seconds):
+        now[0] += seconds
+        if now[0] >= 1010.0:  # the workload ends at 1010 and writes its journal
+            (tmp_path / "workload.json").write_text("{}")
+
+    assert await_workload(str(tmp_path), journal, "workload.json", clock=lambda: now[0],
+                          sleep=sleep)
+    assert 1010.0 <= now[0] < 1011.0
+    (tmp_path / "workload.json").unlink()
+    now[0] = 1000.0
+    # Never written: waited for until 990 + 20 + 5 + 15, no longer.
+    assert not await_workload(str(tmp_path), journal, "workload.json", clock=lambda: now[0],
+                              sleep=lambda s: now.__setitem__(0, now[0] + s))
+    assert now[0] == pytest.approx(1030.0)
+    assert not await_workload(str(tmp_path), {}, "workload.json")  # nothing to wait for
