@@ -75,7 +75,7 @@ def test_a_hung_sealer_leaves_time_for_the_next(tmp_path, monkeypatch):
     node = _node(tmp_path)
     asked = []
 
-    def hangs(address, port, method, path, body, timeout):
+    def hangs(address, port, method, path, body=None, *, timeout):
         asked.append(timeout)
         time.sleep(timeout)
         raise peer.PeerError("timed out", unreachable=True)
