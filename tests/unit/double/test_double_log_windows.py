@@ -3,8 +3,10 @@ LogNode.scala / BatchLog.scala): a sealer grants a window at its clock unless
 that is behind what the segment's log has sealed; a clock put forward costs
 nothing. Driven in-process with a fake wall clock."""
 
+import time
+
 import pytest
-from faunadb_double import cluster
+from faunadb_double import cluster, peer
 from faunadb_double.config import parse_config
 
 
@@ -65,3 +67,26 @@ def test_what_the_log_reached_is_learnt_forwards_only_and_kept_with_the_entries(
         assert not restarted.seal(0)["ok"]  # its clock (1000) is behind its log
     finally:
         restarted.stop()
+
+
+def test_a_hung_sealer_leaves_time_for_the_next(tmp_path, monkeypatch):
+    # A paused leader answers nothing: a 400 ms write ping still gets its window from
+    # the next sealer (this node), as the real pause_node's pings all did.
+    node = _node(tmp_path)
+    asked = []
+
+    def hangs(address, port, method, path, body=None, *, timeout):
+        asked.append(timeout)
+        time.sleep(timeout)
+        raise peer.PeerError("timed out", unreachable=True)
+
+    try:
+        monkeypatch.setattr(node, "_sealers", lambda segment: ["paused", node.host_id])
+        monkeypatch.setattr(node, "_address", lambda host: ("127.0.0.9", 7500))
+        monkeypatch.setattr(cluster.peer, "call", hangs)
+        started = time.monotonic()
+        assert node._window(0, None, cluster.Deadline(0.4)) > 0
+        assert time.monotonic() - started < 0.4
+        assert asked and asked[0] == pytest.approx(0.2, abs=0.02)
+    finally:
+        node.stop()
