@@ -87,6 +87,6 @@ def test_a_hung_sealer_leaves_time_for_the_next(tmp_path, monkeypatch):
         started = time.monotonic()
         assert node._window(0, None, cluster.Deadline(0.4)) > 0
         assert time.monotonic() - started < 0.4
-        assert asked and asked[0] == pytest.approx(0.2, abs=0.02)
+        assert asked and asked[0] == pytest.approx(0.1, abs=0.02)
     finally:
         node.stop()
