@@ -29,6 +29,7 @@ try:
         import requests
         from faunadb import query as q
         from faunadb.errors import BadRequest, FaunaError, HttpError, NotFound, UnavailableError
+        from faunadb.query import _wrap
         from requests.adapters import HTTPAdapter
         from urllib3.exceptions import ConnectTimeoutError, InsecureRequestWarning, MaxRetryError
     HAS_FAUNADB = True
@@ -516,8 +517,14 @@ class FaunaSession:
         return q.if_(q.exists(ref), q.update(ref, {"data": {"v": value}}),
                      q.create(ref, {"data": {"v": value}}))
 
+    def _linearized(self, expr):
+        # FaunaDB serves a read-only query from a snapshot (serializable, may be stale);
+        # POST /linearized runs it through the log (FQL1Routes.scala), strictly serializable
+        # as a read-write transaction is. The v4 driver has no option for it.
+        return self.client._execute("POST", "linearized", _wrap(expr), with_txn_time=True)  # noqa: SLF001
+
     def register_read(self, key):
-        return self.client.query(self._register_value(self._register(key)))
+        return self._linearized(self._register_value(self._register(key)))
 
     def register_write(self, key, value):
         self.client.query(self._register_write(self._register(key), value))

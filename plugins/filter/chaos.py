@@ -273,6 +273,13 @@ def chaos_judge(run, expect):
     dup = w.get("duplicate_writes")
     add("duplicate writes", f"<= {expect.get('duplicate_writes', 0)}", dup,
         dup is not None and dup <= int(expect.get("duplicate_writes", 0)))
+    lin = w.get("linearizability")
+    if lin is not None:  # a register workload ran: its history must be linearizable
+        keys = lin.get("keys") or {}
+        bad = sorted(k for k, r in keys.items() if r.get("linearizable") is not True)
+        add("register history linearizable", f"every key ({len(keys)})",
+            "yes" if lin.get("ok") else f"no: {', '.join(bad) or lin.get('error')}",
+            lin.get("ok") is True)
     pings = w.get("pings") or {}
     if expect.get("failed_pings") is not None:
         add("failed write pings through the load balancer", f"<= {expect['failed_pings']}",

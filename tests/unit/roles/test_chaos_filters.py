@@ -157,6 +157,18 @@ def test_a_good_run_meets_everything_and_each_miss_is_named():
     assert not judged(run(error="Inject: boom"))["no step failed"]["met"]
 
 
+def test_a_register_history_that_is_not_linearizable_fails_the_run():
+    assert "register history linearizable" not in judged(run())  # no registers, no claim
+    good = {"ok": True, "keys": {"r0": {"linearizable": True}, "r1": {"linearizable": True}}}
+    bad = {"ok": False, "keys": {"r0": {"linearizable": True}, "r1": {"linearizable": False}}}
+    unknown = {"ok": False, "keys": {"r0": {"linearizable": None}}}
+    for lin, met, measured in ((good, True, "yes"), (bad, False, "no: r1"),
+                               (unknown, False, "no: r0")):
+        e = judged(run(workload={**run()["workload"], "linearizability": lin}))[
+            "register history linearizable"]
+        assert (e["met"], e["measured"]) == (met, measured)
+
+
 def test_the_heal_bound_adds_the_systems_allowance_and_clocks_put_back():
     slow = run(heal={"seconds": 38.4})
     assert not judged(slow)["heal seconds"]["met"]
