@@ -8,7 +8,7 @@ from unittest import mock
 import faunadb_chaos_journal
 import pytest
 from ansible.module_utils import faunadb_workload as wl
-from ansible.module_utils.faunadb_chaos_journal import INTERRUPTED, RUNNING
+from ansible.module_utils.faunadb_chaos_journal import INTERRUPTED, RUNNING, await_workload
 from faunadb_module_testkit import patch_module_args
 
 RUN = "17966089"
@@ -138,8 +138,6 @@ def test_a_closed_journal_is_not_written_again(reports, capsys):
 
 
 def test_recover_waits_for_a_detached_workload_then_gives_up_at_its_planned_end(tmp_path):
-    from ansible.module_utils.faunadb_chaos_journal import await_workload
-
     now = [1000.0]
     journal = {"workload_started": {"epoch": 990.0, "seconds_planned": 20.0,
                                     "request_timeout": 5.0}}
