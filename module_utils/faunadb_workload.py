@@ -633,8 +633,11 @@ class Workload:
         self._rng = random.Random(f"{run_id}/reads")  # noqa: S311 - not cryptography
 
     # one request -------------------------------------------------------------------
+    def _register_slot(self, slot):
+        return bool(self.register_ratio) and is_read_slot(slot, self.register_ratio)
+
     def _pick(self, slot):
-        if self.register_ratio and is_read_slot(slot, self.register_ratio):
+        if self._register_slot(slot):
             key = self.registers[slot % len(self.registers)]
             f = register_op(self._rng)
             with self._lock:
@@ -898,14 +901,21 @@ class Workload:
             not_sent = list(self.not_sent)
         if on_progress:
             on_progress(self.progress(done=True))
-        summary = summarize(records, duration=self.duration, planned=self.planned,
-                            skipped=len(not_sent), elapsed=elapsed, pings=self.pings,
+        # Register operations have their own history and counts: the requests' figures
+        # (planned, sent, not sent) leave their slots out.
+        register_planned = sum(1 for slot in range(self.planned) if self._register_slot(slot))
+        requests_not_sent = [n for n in not_sent if not self._register_slot(n["i"])]
+        summary = summarize(records, duration=self.duration,
+                            planned=self.planned - register_planned,
+                            skipped=len(requests_not_sent), elapsed=elapsed, pings=self.pings,
                             pings_skipped=self.ping_schedule.skipped if self.ping else 0,
-                            not_sent=not_sent)
+                            not_sent=requests_not_sent)
         summary["started_epoch"] = self.started_epoch
         summary["client_errors"] = list(self.client_errors)
         summary["max_in_flight"] = self.max_in_flight
-        summary["registers"] = register_summary(self.history, len(self.registers))
+        summary["registers"] = dict(register_summary(self.history, len(self.registers)),
+                                    planned=register_planned,
+                                    not_sent=len(not_sent) - len(requests_not_sent))
         summary["threads"] = len(workers)
         return summary, records
 

@@ -144,7 +144,8 @@ def run_scenario(tier, scenario: str, *extra: str) -> dict:
         "p99_ms": workload.get("latency_ms", {}).get("p99"),
         "heal_seconds": journal["heal"].get("seconds"),
         "missed": [e["name"] for e in journal["expectations"] if not e["met"]],
-        "sent_pct": round(100.0 * workload["requests"] / workload["planned"], 1),
+        "sent_pct": (round(100.0 * workload["requests"] / workload["planned"], 1)
+                     if workload["planned"] else None),
         "linearizable": (workload.get("linearizability") or {}).get("ok"),
         "register_ops": (workload.get("registers") or {}).get("operations"),
     })

@@ -25,6 +25,7 @@ import pytest
 import requests
 from ansible.module_utils import faunadb_workload as wl
 from ansible.module_utils.faunadb_common import FaunaDBError
+from ansible.module_utils.faunadb_linearizability import check_history
 from faunadb_module_testkit import patch_module_args
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
@@ -780,3 +781,62 @@ def test_outcome_names_are_the_documented_ones():
     for outcome in wl.OUTCOMES:
         assert f"C({outcome})" in doc
     assert Counter(wl.OUTCOMES) == Counter(set(wl.OUTCOMES))
+
+
+class RegisterDB(FakeDB):
+    """FakeDB with registers: atomic (a lock), or with reads served from a stale copy."""
+
+    def __init__(self, stale=False):
+        super().__init__()
+        self.registers, self.snapshot, self.stale = {}, {}, stale
+
+    def session(self):
+        db = self
+        session = FakeSession(db)
+
+        def read(key):
+            with db.lock:
+                return (db.snapshot if db.stale else db.registers).get(key)
+
+        def write(key, value):
+            with db.lock:
+                db.snapshot = dict(db.registers)  # what a stale read still sees
+                db.registers[key] = value
+
+        def cas(key, expected, new):
+            with db.lock:
+                if db.registers.get(key) != expected:
+                    return False
+                db.snapshot = dict(db.registers)
+                db.registers[key] = new
+                return True
+
+        session.register_read, session.register_write, session.register_cas = read, write, cas
+        return session
+
+
+def test_the_register_history_is_checked_and_its_slots_are_counted_apart():
+    _, summary, records = run_fake(RegisterDB(), rate=400, registers=2, register_ratio=0.5)
+    reg = summary["registers"]
+    assert reg["keys"] == 2 and reg["operations"] > 50 and reg["ok"] == reg["operations"]
+    assert set(reg["by_f"]) == {"read", "write", "cas"}
+    # Requests and registers share the schedule: each counts its own slots.
+    assert summary["planned"] + reg["planned"] == 200
+    assert summary["requests"] + summary["skipped"] == summary["planned"] == len(records)
+    assert reg["operations"] + reg["not_sent"] == reg["planned"]
+
+
+def test_a_stale_register_read_is_found_not_linearizable():
+    good = wl.Workload(RegisterDB().session, run_id=RUN, rate=400, duration=0.5,
+                       max_requests=100000, max_in_flight=3, read_ratio=0.2,
+                       request_timeout=1.0, registers=1, register_ratio=0.6)
+    good.run()
+    assert check_history(good.history, timeout_s=30)["ok"] is True
+    bad = wl.Workload(RegisterDB(stale=True).session, run_id=RUN, rate=400, duration=0.5,
+                      max_requests=100000, max_in_flight=1, read_ratio=0.2,
+                      request_timeout=1.0, registers=1, register_ratio=0.6)
+    bad.run()
+    checked = check_history(bad.history, timeout_s=30)
+    assert checked["ok"] is False
+    (result,) = checked["keys"].values()
+    assert result["linearizable"] is False and result["window"]["ops"]
