@@ -24,7 +24,7 @@ description:
     O(url) (from its C(workload.json), or, when the workload never wrote it, from the ledger
     C(workload.ledger.jsonl) it appended each acknowledgement to), with the lost-write count;
     and writes a short C(report.md). The workload runs detached and outlives a killed
-    controller: each run's is waited for first, at most until its planned end plus its request
+    controller, so each run's is waited for first, at most until its planned end plus its request
     timeout and 15 s. Run it once the cluster is healed and no chaos run is
     active (playbooks/heal.yml, and a scenario right after it took the cluster's lock).
 version_added: "0.6.0"

@@ -120,11 +120,14 @@ options:
       - Documents used as registers (0 to 16, V(0) for none), in the collection O(collection)
         followed by C(_registers). A share O(register_ratio) of the slots are register
         operations instead of requests - a read, a write of a value never written before, or
-        a compare-and-set from the last value the run saw - each one FQL transaction.
+        a compare-and-set from the last value the run saw - each one FQL transaction; reads
+        are sent to C(/linearized), so that FaunaDB runs them through its log (a plain
+        read-only query is served from a snapshot and may be stale).
       - Their history (invocation, completion, result; C(info) for an operation without a
         definite answer) is checked for linearizability after the run with the Wing-Gong/Lowe
         search (C(faunadb_linearizability)), key by key; see RV(workload.linearizability).
-        Register operations count in none of the request counts.
+        Register operations count in none of the request counts (RV(workload.registers) has
+        their own, with their C(planned) and C(not_sent) slots).
     type: int
     default: 0
   register_ratio:

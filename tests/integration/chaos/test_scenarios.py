@@ -474,7 +474,11 @@ def test_suite_tells_the_story_then_each_fault_and_concludes(tmp_path):
         "-e", f"chaos_expect_heal_seconds={HEAL_S}", "-e", SUITE_OFFSETS,
     )  # fmt: skip
     (suite_dir,) = tmp_path.glob("*-suite")
-    assert f"suite verdict PASS; report {suite_dir}/report.md" in proc.stdout
+    assert (f"suite verdict PASS (on the test double: a rehearsal of the automation); report "
+            f"{suite_dir}/report.md") in proc.stdout
+    report_head = (suite_dir / "report.md").read_text().splitlines()[0]
+    assert report_head.endswith("PASS (on the test double: a rehearsal of the automation, "
+                                "not a finding about FaunaDB)")
     s = json.loads((suite_dir / "journal.json").read_text())
     runs = ["story", "kill_node", "kill_replica", "skew_clocks"]
     assert [r["scenario"] for r in s["runs"]] == runs
