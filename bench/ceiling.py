@@ -102,7 +102,7 @@ def workload_ceiling(clients: int, seconds: float) -> dict:
         offered = 20000.0
         work = faunadb_workload.Workload(
             connect, run_id="1", rate=offered, duration=seconds,
-            max_requests=int(offered * seconds), clients=clients, read_ratio=0.0,
+            max_requests=int(offered * seconds), max_in_flight=clients, read_ratio=0.0,
             request_timeout=5.0, ping_interval=0)
         cpu0 = time.process_time()
         summary, records = work.run()

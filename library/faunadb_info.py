@@ -24,11 +24,13 @@ options:
       - What to read. V(status) fills RV(replicas), RV(replica_types), RV(nodes) and RV(summary);
         V(status_text) fills RV(status_text) with the table as printed; V(movement) fills
         RV(movement); V(identity) fills RV(host_id) and RV(node); V(replication) fills
-        RV(replication) from C(show-replication).
+        RV(replication) from C(show-replication); V(version) fills RV(version) from
+        C(host-version), what the node says it runs (a report names the system under test).
       - V(status_text), V(movement) and V(replication) are skipped on a node that is not a member.
+      - V(version) alone reads nothing else (RV(member) is then not returned).
     type: list
     elements: str
-    choices: [status, status_text, movement, identity, replication]
+    choices: [status, status_text, movement, identity, replication, version]
     default: [status, movement]
   status_format:
     description:
@@ -183,6 +185,12 @@ status_text:
   returned: when V(status_text) is gathered and the node is a member
   type: str
   sample: "\nReplica: replica1 (data+log)\n============================\nStatus  State ..."
+version:
+  description: The version C(host-version) prints after C(Fauna ) (a real node's
+    C(25.02.07.dev-4f8f8be); the project's test double says C(1.0.0-double)).
+  returned: when V(version) is gathered
+  type: str
+  sample: 25.02.07.dev-4f8f8be
 replication:
   description: Replica name to type, from C(show-replication).
   returned: when V(replication) is gathered and the node is a member
@@ -217,7 +225,7 @@ ARGUMENT_SPEC = faunadb_argument_spec(
         gather=dict(
             type="list",
             elements="str",
-            choices=["status", "status_text", "movement", "identity", "replication"],
+            choices=["status", "status_text", "movement", "identity", "replication", "version"],
             default=["status", "movement"],
         ),
         status_format=dict(type="str", choices=["auto", "json", "text"], default="auto"),
@@ -232,6 +240,8 @@ def gather_info(module, admin):
     expected = module.params["expect_nodes"]
     if expected is not None:
         gather |= {"status", "movement"}
+    if gather == {"version"}:
+        return dict(changed=False, version=admin.version())
     # Membership decides what else can be read, so status is always asked
     # for; it is only returned when gathered.
     fmt = module.params["status_format"]
@@ -270,6 +280,8 @@ def gather_info(module, admin):
         result["movement"] = movement()
     if result["member"] and "replication" in gather:
         result["replication"] = admin.replication()
+    if "version" in gather:
+        result["version"] = admin.version()
     if expected is not None:
         result["problems"] = (
             cluster_problems(status, result["movement"], expected, module.params["replica_types"])

@@ -10,11 +10,13 @@ short_description: Run a paced, bounded FaunaDB workload and verify its writes a
 description:
   - Live traffic for chaos scenarios, through the C(faunadb) Python driver against O(url) (the load
     balancer, or one node).
-  - O(action=run) sends requests at a fixed O(rate) (request I is due at start + I / O(rate),
-    never sent early) from O(clients) threads, each with its own connection, until O(duration)
-    seconds have passed or O(max_requests) requests were due, whichever comes first. A request
-    whose time passed more than a second ago because every client was still waiting on an answer
-    is skipped and counted (C(skipped)), never sent in a burst later.
+  - O(action=run) sends requests at a fixed O(rate), open loop - request I leaves at start + I /
+    O(rate) (never early) whatever is still outstanding, so a stalled cluster sees the same
+    offered load and the run shows, second by second, what succeeded and what hung - until
+    O(duration) seconds have passed or O(max_requests) requests were due, whichever comes first.
+    Each request runs on a thread of its own connection, at most O(max_in_flight) at once; a
+    request due while that many are outstanding is not sent and is counted (C(skipped),
+    C(per_second) C(not_sent)).
   - Writes create documents in O(collection) with ids the client chooses (O(run_id) followed by
     the request's number on 7 digits), so a write that something replayed shows up as a
     duplicate, never as a silent second document. A share O(read_ratio) of the requests are
@@ -103,14 +105,47 @@ options:
       O(duration) comes first.
     type: int
     default: 100000
-  clients:
+  max_in_flight:
     description:
-      - Threads sending requests, each with its own driver client and connection (1 to 64).
-        While all of them wait on answers, requests fall behind, and one more than a second
-        late is skipped (see C(skipped)). To keep offering the full rate, use more clients
-        than O(rate) times the latency expected under the fault.
+      - Most requests outstanding at once (1 to 1024), each on a thread with its own driver
+        client and connection, made as needed. A request due while this many are outstanding
+        is not sent (C(skipped)). It bounds what a stall costs the controller; at O(rate) with
+        every request hanging for O(request_timeout), O(rate) times O(request_timeout) are
+        outstanding.
     type: int
-    default: 4
+    default: 256
+    aliases: [clients]
+  registers:
+    description:
+      - Documents used as registers (0 to 16, V(0) for none), in the collection O(collection)
+        followed by C(_registers). A share O(register_ratio) of the slots are register
+        operations instead of requests - a read, a write of a value never written before, or
+        a compare-and-set from the last value the run saw - each one FQL transaction; reads
+        are sent to C(/linearized), so that FaunaDB runs them through its log (a plain
+        read-only query is served from a snapshot and may be stale).
+      - Their history (invocation, completion, result; C(info) for an operation without a
+        definite answer) is checked for linearizability after the run with the Wing-Gong/Lowe
+        search (C(faunadb_linearizability)), key by key; see RV(workload.linearizability).
+        Register operations count in none of the request counts (RV(workload.registers) has
+        their own, with their C(planned) and C(not_sent) slots).
+    type: int
+    default: 0
+  register_ratio:
+    description: Share of the slots that are register operations when O(registers) is above 0.
+    type: float
+    default: 0.3
+  linearizability_timeout:
+    description: Seconds the linearizability check of the history may take; keys it cannot
+      decide by then are reported as undecided (and the check as not passed).
+    type: float
+    default: 60
+  ledger:
+    description:
+      - File the run appends one JSON line to (its id and send time) for every write as soon as
+        it is acknowledged, flushed at once, so that a run interrupted before it wrote O(journal)
+        still says which writes were acknowledged. O(action=verify) reads it when the journal is
+        missing.
+    type: path
   read_ratio:
     description:
       - Share of the requests that are reads of a recently acknowledged id (0 up to, not
@@ -295,7 +330,7 @@ plan:
   returned: when O(action=run)
   type: dict
   sample: {"url": "http://127.0.0.1:8443", "collection": "workload", "rate": 40.0,
-    "duration": 6.0, "max_requests": 100000, "clients": 4, "read_ratio": 0.2,
+    "duration": 6.0, "max_requests": 100000, "max_in_flight": 256, "read_ratio": 0.2,
     "request_timeout": 10.0, "ping_interval": 1.0, "planned_requests": 240,
     "planned_reads_at_most": 48,
     "planned_writes_at_least": 192, "ids": ["176451234560000000", "176451234560000239"],
@@ -322,7 +357,8 @@ workload:
       description: Writes without a definite answer (outcome C(timeout)).
       type: int
     skipped:
-      description: Requests not sent because their time had passed by more than a second.
+      description: Requests due that were not sent because O(max_in_flight) requests were
+        outstanding.
       type: int
     acked_writes:
       description: Writes acknowledged (created).
@@ -349,14 +385,28 @@ workload:
       type: dict
     per_second:
       description: One entry per second of the run (by send time), C(t), C(requests), C(ok),
-        C(failed), C(indeterminate), C(p99_ms) (of the C(ok) requests, V(null) when none),
-        C(pings) and C(pings_failed) (write pings sent in that second).
+        C(failed), C(indeterminate) (those that hung - no definite answer), C(p99_ms) (of the C(ok)
+        requests, V(null) when none), C(not_sent) (due in that second, kept back by
+        O(max_in_flight)), C(pings) and C(pings_failed) (write pings sent in that second).
       type: list
       elements: dict
     started_epoch:
       description: The run's start (C(t=0)) in seconds since the epoch; a request or ping was
         sent at C(started_epoch + t).
       type: float
+    registers:
+      description: Counts of the register operations (O(registers)) - C(operations), C(ok),
+        C(fail) (certainly not applied), C(info) (no definite answer), and the same per C(by_f).
+      type: dict
+    linearizability:
+      description:
+        - When O(registers) is above 0, the verdict on their history - C(ok) (every key
+          linearizable), and per key in C(keys) C(linearizable) (V(true), V(false), or V(null)
+          when the check gave up), C(operations), C(info) and, when not linearizable, the
+          smallest failing C(window) (C(start), C(end) in seconds since the run's start, the
+          C(ops) involved) and C(first_bad) (the operation that cannot be placed); C(lines)
+          says it per key in words. The history itself is the journal's C(register_history).
+      type: dict
     pings:
       description:
         - The write pings (see O(ping_interval)). C(sent) = C(ok) + C(failed); C(skipped) were
@@ -371,7 +421,7 @@ workload:
     "count": 236}, "started_epoch": 1764512345.678, "pings": {"sent": 7, "ok": 5,
     "failed": 2, "skipped": 0, "latency_ms": {"p50": 2.1, "p99": 1004.0, "max": 1004.0},
     "failed_t": [3.0, 4.0]}, "per_second": [{"t": 0, "requests": 40, "ok": 40, "failed": 0,
-    "indeterminate": 0, "p99_ms": 9.8, "pings": 1, "pings_failed": 0}]}
+    "indeterminate": 0, "p99_ms": 9.8, "not_sent": 0, "pings": 1, "pings_failed": 0}]}
 verification:
   description:
     - What O(action=verify) found. C(complete) is false when some ids could not be checked in
@@ -407,9 +457,15 @@ windows:
 """
 
 import os
+import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.faunadb_common import FaunaDBError, fail_module
+from ansible.module_utils.faunadb_linearizability import (
+    HistoryError,
+    check_history,
+    format_key_result,
+)
 from ansible.module_utils.faunadb_workload import (
     FAUNADB_IMPORT_ERROR,
     HAS_FAUNADB,
@@ -418,8 +474,10 @@ from ansible.module_utils.faunadb_workload import (
     Workload,
     check_windows,
     default_run_id,
+    journal_from_ledger,
     journal_started_epoch,
     load_journal,
+    open_ledger,
     ping_factory,
     plan,
     read_secret,
@@ -442,7 +500,8 @@ ARGUMENT_SPEC = dict(
     rate=dict(type="float", default=20),
     duration=dict(type="float", default=30),
     max_requests=dict(type="int", default=100000),
-    clients=dict(type="int", default=4),
+    max_in_flight=dict(type="int", default=256, aliases=["clients"]),
+    ledger=dict(type="path"),
     read_ratio=dict(type="float", default=0.2),
     request_timeout=dict(type="float", default=10),
     run_id=dict(type="str"),
@@ -450,12 +509,16 @@ ARGUMENT_SPEC = dict(
     progress_file=dict(type="path"),
     verify_timeout=dict(type="float", default=60),
     ping_interval=dict(type="float", default=1.0),
+    registers=dict(type="int", default=0),
+    register_ratio=dict(type="float", default=0.3),
+    linearizability_timeout=dict(type="float", default=60),
     # No suboptions: check_windows names the faulty windows[i].field, Ansible could not.
     windows=dict(type="list", elements="dict"),
 )
 
 # Run parameters kept in the journal: everything but the secret.
-_RUN_KEYS = ("url", "collection", "rate", "duration", "max_requests", "clients", "read_ratio",
+_RUN_KEYS = ("url", "collection", "rate", "duration", "max_requests", "max_in_flight",
+             "read_ratio", "registers", "register_ratio",
              "request_timeout", "validate_certs", "ping_interval")
 
 
@@ -478,7 +541,10 @@ def run(module, params):
     connect = session_factory(params["url"], secret, params["collection"],
                               params["request_timeout"], params["validate_certs"])
     try:
-        result["collection_created"] = connect().ensure_collection()
+        session = connect()
+        result["collection_created"] = session.ensure_collection()
+        if params["registers"]:
+            session.ensure_registers()
     except Exception as exc:
         raise FaunaDBError(
             f"Cannot create or find collection {params['collection']!r} through "
@@ -486,12 +552,23 @@ def run(module, params):
         ) from None
     workload = Workload(connect, run_id=run_id, rate=params["rate"],
                         duration=params["duration"], max_requests=params["max_requests"],
-                        clients=params["clients"], read_ratio=params["read_ratio"],
+                        max_in_flight=params["max_in_flight"], read_ratio=params["read_ratio"],
                         request_timeout=params["request_timeout"],
                         ping=ping_factory(params["url"], params["request_timeout"],
                                           params["validate_certs"])
                         if params["ping_interval"] else None,
-                        ping_interval=params["ping_interval"])
+                        ping_interval=params["ping_interval"], registers=params["registers"],
+                        register_ratio=params["register_ratio"])
+    on_ack, close_ledger = None, None
+    if params["ledger"]:
+        try:
+            on_ack, close_ledger = open_ledger(params["ledger"], {
+                "run_id": run_id, "collection": params["collection"],
+                "started_epoch": round(time.time(), 3)})
+        except OSError as exc:
+            raise FaunaDBError(f"Cannot write the ledger {params['ledger']}: {exc.strerror}",
+                               **result) from None
+        workload.on_ack = on_ack
     progress, progress_errors = None, []
     if params["progress_file"]:
         def progress(snapshot):
@@ -501,7 +578,11 @@ def run(module, params):
                 progress_errors.append(f"{exc.strerror}: {params['progress_file']}")
         progress(workload.progress())
     started = utc_now()
-    summary, records = workload.run(on_progress=progress)
+    try:
+        summary, records = workload.run(on_progress=progress)
+    finally:
+        if close_ledger:
+            close_ledger()
     journal = {
         "format": JOURNAL_FORMAT,
         "run": dict({k: params[k] for k in _RUN_KEYS}, run_id=run_id, started=started,
@@ -510,8 +591,13 @@ def run(module, params):
         "summary": summary,
         "requests": records,
         "pings": workload.pings,
+        "not_sent": workload.not_sent,
+        "register_history": workload.history,
         "verification": None,
     }
+    if params["registers"]:
+        summary["linearizability"] = linearizability(workload.history,
+                                                     params["linearizability_timeout"])
     result["workload"] = summary
     try:
         write_json(params["journal"], journal)
@@ -524,8 +610,22 @@ def run(module, params):
     return result
 
 
+def linearizability(history, timeout):
+    """The register history's verdict, key by key, with one line of text per key."""
+    try:
+        checked = check_history(history, timeout_s=timeout)
+    except HistoryError as exc:  # a bug of the workload's own making: say so, do not pass
+        return {"ok": False, "error": str(exc), "keys": {}, "lines": [f"not checked: {exc}"]}
+    checked["lines"] = [format_key_result(k, r) for k, r in sorted(checked["keys"].items())]
+    checked["elapsed_s"] = round(checked["elapsed_s"], 3)
+    return checked
+
+
 def verify(module, params):
-    journal = load_journal(params["journal"])
+    # A run interrupted before it wrote its journal left its ledger: its acknowledged writes.
+    journal = (journal_from_ledger(params["ledger"]) if params["ledger"]
+               and not os.path.exists(params["journal"]) else None) or load_journal(
+        params["journal"])
     run_info = journal.get("run") or {}
     result = dict(changed=False, action="verify", run_id=run_info.get("run_id"),
                   collection=run_info.get("collection"), journal=params["journal"])

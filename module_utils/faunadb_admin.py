@@ -19,6 +19,7 @@ from ansible.module_utils.faunadb_parse import (
     ParseError,
     exception_line,
     has_stack_trace,
+    parse_host_version,
     parse_identity,
     parse_movement_status,
     parse_show_replication,
@@ -331,6 +332,15 @@ class FaunaAdmin:
         result = self.run("movement-status")
         try:
             return parse_movement_status(result.stdout)
+        except ParseError as exc:
+            exc.details.update(result.as_dict())
+            raise
+
+    def version(self):
+        """What `host-version` says after "Fauna " (e.g. 25.02.07.dev-4f8f8be)."""
+        result = self.run("host-version")
+        try:
+            return parse_host_version(result.stdout)
         except ParseError as exc:
             exc.details.update(result.as_dict())
             raise

@@ -406,6 +406,16 @@ def parse_movement_status(text):
     raise ParseError(f"Unexpected movement-status output: {message!r}", stdout=text)
 
 
+def parse_host_version(text):
+    """The version `host-version` prints: `Fauna 25.02.07.dev-4f8f8be` -> 25.02.07.dev-4f8f8be."""
+    _refuse_exception(text, "host-version")
+    for line in _without_notices(text).splitlines():
+        match = re.match(r"^\s*Fauna\s+(\S+)\s*$", line)
+        if match:
+            return match.group(1)
+    raise ParseError(f"host-version printed no version: {text.strip()!r}", stdout=text)
+
+
 def parse_identity(text):
     """Return the host UUID printed by `show-identity` / `host-id ADDRESS`."""
     # A trace may well name a UUID; it is not the answer.

@@ -29,6 +29,7 @@ try:
         import requests
         from faunadb import query as q
         from faunadb.errors import BadRequest, FaunaError, HttpError, NotFound, UnavailableError
+        from faunadb.query import _wrap
         from requests.adapters import HTTPAdapter
         from urllib3.exceptions import ConnectTimeoutError, InsecureRequestWarning, MaxRetryError
     HAS_FAUNADB = True
@@ -40,6 +41,7 @@ except ImportError:
 
 JOURNAL_FORMAT = "faunadb_workload/1"
 WRITE, READ = "write", "read"
+REGISTER = "register"  # an operation of the register workload (its own history, not a request)
 # Every class a request can end in. Reads never end in "duplicate", writes never in "stale".
 OUTCOMES = ("ok", "unavailable", "timeout", "duplicate", "stale", "other")
 # A write that ended so has no definite answer: it may or may not have been applied.
@@ -125,6 +127,41 @@ def run_bound(duration, request_timeout):
     slot sent at most LATE_TOLERANCE_S late, then its connect and answer timeouts."""
     connect = min(CONNECT_TIMEOUT_S, request_timeout)
     return duration + LATE_TOLERANCE_S + connect + request_timeout + ANSWER_GRACE_S + 2.0
+
+
+def register_collection(collection):
+    return f"{collection}_registers"
+
+
+def register_key(run_id, k):
+    """The id of register k of a run (a document id: a 64-bit integer as a string)."""
+    return doc_id(run_id, k)
+
+
+# The register workload's mix: reads, writes of a value no one wrote before, and
+# compare-and-set from the last value the run knows of.
+REGISTER_MIX = (("read", 0.5), ("write", 0.25), ("cas", 0.25))
+
+
+def register_op(rng):
+    x = rng.random()
+    for f, share in REGISTER_MIX:
+        if x < share:
+            return f
+        x -= share
+    return REGISTER_MIX[-1][0]
+
+
+def register_outcome(f, exc):
+    """The history type of a register operation that raised exc: fail (certainly not
+    applied: never sent, or refused before it could be) or info (no definite answer)."""
+    _, detail = classify(WRITE if f != "read" else READ, exc)
+    if detail.startswith("not sent"):
+        return "fail", detail
+    if HAS_FAUNADB and isinstance(exc, FaunaError) and "contended transaction" in _codes(exc):
+        return "fail", detail
+    # Anything else may have been applied (a 503 after the log took it, a lost answer).
+    return "info", detail
 
 
 def is_read_slot(slot, read_ratio):
@@ -283,19 +320,22 @@ def settles(record):
     return "failed"
 
 
-def per_second(records, duration, pings=()):
-    """One entry per second of the run (by send time), empty seconds included."""
+def per_second(records, duration, pings=(), not_sent=()):
+    """One entry per second of the run (by send time), empty seconds included: requests
+    sent, how they ended, and those due that the in-flight bound kept back (not_sent)."""
     seconds = max(math.ceil(round(duration, 6)), 0)
-    if records or pings:
-        seconds = max(seconds, int(max(r["t"] for r in [*records, *pings])) + 1)
+    if records or pings or not_sent:
+        seconds = max(seconds, int(max(r["t"] for r in [*records, *pings, *not_sent])) + 1)
     buckets = [{"t": s, "requests": 0, "ok": 0, "failed": 0, "indeterminate": 0, "_lat": [],
-                "pings": 0, "pings_failed": 0} for s in range(seconds)]
+                "not_sent": 0, "pings": 0, "pings_failed": 0} for s in range(seconds)]
     for r in records:
         bucket = buckets[max(0, int(r["t"]))]
         bucket["requests"] += 1
         bucket[settles(r)] += 1
         if r["outcome"] == "ok":
             bucket["_lat"].append(r["latency_ms"])
+    for r in not_sent:
+        buckets[max(0, int(r["t"]))]["not_sent"] += 1
     for p in pings:
         bucket = buckets[max(0, int(p["t"]))]
         bucket["pings"] += 1
@@ -313,8 +353,21 @@ def ping_summary(pings, skipped=0):
             "failed_t": failed_t[:NAMED_IDS]}
 
 
-def summarize(records, *, duration, planned, skipped, elapsed, pings=(), pings_skipped=0):
-    """The run's counts, latencies and timeline; lost_writes stays None until verify."""
+def register_summary(history, keys):
+    """Counts of the register workload's operations (their history is checked apart)."""
+    by = Counter((h["f"], h["type"]) for h in history)
+    return {"keys": keys, "operations": len(history),
+            "ok": sum(v for (_, t), v in by.items() if t == "ok"),
+            "fail": sum(v for (_, t), v in by.items() if t == "fail"),
+            "info": sum(v for (_, t), v in by.items() if t == "info"),
+            "by_f": {f: {t: by[(f, t)] for t in ("ok", "fail", "info")}
+                     for f in ("read", "write", "cas")}}
+
+
+def summarize(records, *, duration, planned, skipped, elapsed, pings=(), pings_skipped=0,
+              not_sent=()):
+    """The run's counts, latencies and timeline; lost_writes stays None until verify.
+    skipped counts the slots never sent (not_sent lists them: {i, t})."""
     by_kind = {kind: Counter(r["outcome"] for r in records if r["kind"] == kind)
                for kind in (WRITE, READ)}
     settled = Counter(settles(r) for r in records)
@@ -340,7 +393,7 @@ def summarize(records, *, duration, planned, skipped, elapsed, pings=(), pings_s
         "late_ms": {"p50": percentile(late, 50), "max": max(late) if late else None},
         "elapsed_s": round(elapsed, 3),
         "pings": ping_summary(pings, pings_skipped),
-        "per_second": per_second(records, duration, pings),
+        "per_second": per_second(records, duration, pings, not_sent),
     }
 
 
@@ -362,6 +415,7 @@ def window_stats(journal, windows, lost_ids):
         reads = [r for r in sent if r["kind"] == READ]
         settled = Counter(settles(r) for r in sent)
         in_pings = [p for p in pings if inside(p)]
+        kept_back = [n for n in journal.get("not_sent") or [] if inside(n)]
         stats.append({
             "name": w["name"], "start_epoch": w["start_epoch"], "end_epoch": w["end_epoch"],
             "requests": len(sent), "ok": settled["ok"], "failed": settled["failed"],
@@ -370,6 +424,7 @@ def window_stats(journal, windows, lost_ids):
             "write_success_pct": round(100 * len(acked) / len(writes), 2) if writes else None,
             "reads": len(reads), "reads_ok": sum(1 for r in reads if r["outcome"] == "ok"),
             "latency_ms": latency_brief([r["latency_ms"] for r in sent if r["outcome"] == "ok"]),
+            "not_sent": len(kept_back),
             "pings": len(in_pings), "pings_failed": sum(1 for p in in_pings if not p["ok"]),
             "lost_writes": sum(1 for r in acked if r["id"] in lost_ids),
         })
@@ -451,6 +506,43 @@ class FaunaSession:
         """One query, one boolean per id (an array of expressions evaluates element-wise)."""
         return self.client.query([q.exists(self._ref(i)) for i in idents])
 
+    # Registers: documents of their own collection, each query one transaction.
+    def _register(self, key):
+        return q.ref(q.collection(register_collection(self.collection)), key)
+
+    def _register_value(self, ref):
+        return q.if_(q.exists(ref), q.select(["data", "v"], q.get(ref)), None)
+
+    def _register_write(self, ref, value):
+        return q.if_(q.exists(ref), q.update(ref, {"data": {"v": value}}),
+                     q.create(ref, {"data": {"v": value}}))
+
+    def _linearized(self, expr):
+        # FaunaDB serves a read-only query from a snapshot (serializable, may be stale);
+        # POST /linearized runs it through the log (FQL1Routes.scala), strictly serializable
+        # as a read-write transaction is. The v4 driver has no option for it.
+        return self.client._execute("POST", "linearized", _wrap(expr), with_txn_time=True)  # noqa: SLF001
+
+    def register_read(self, key):
+        return self._linearized(self._register_value(self._register(key)))
+
+    def register_write(self, key, value):
+        self.client.query(self._register_write(self._register(key), value))
+
+    def register_cas(self, key, expected, new):
+        """Whether the register held expected and now holds new, in one transaction."""
+        ref = self._register(key)
+        return self.client.query(q.if_(q.equals(self._register_value(ref), expected),
+                                       q.do(self._register_write(ref, new), True), False))
+
+    def ensure_registers(self):
+        name = register_collection(self.collection)
+        try:
+            self.client.query(q.create_collection({"name": name}))
+        except BadRequest as exc:
+            if "instance already exists" not in _codes(exc):
+                raise
+
 
 def session_factory(url, secret, collection, request_timeout, validate_certs=True):
     """connect() for Workload: a FaunaSession per call, all sharing one transaction time."""
@@ -485,21 +577,27 @@ def ping_factory(url, request_timeout, validate_certs=True):
 
 
 class Workload:
-    """``clients`` threads sharing one Schedule; every request recorded and classified.
+    """An open-loop run: request i leaves at start + i/rate whatever is still outstanding.
 
-    ``connect()`` gives each thread its own session (create(id, data), get(id)). With
-    ``ping`` (-> (status, body) or raises) and ``ping_interval`` > 0, one more thread sends
-    write pings alongside; they are evidence of availability, not requests.
+    A dispatcher hands each slot, when due (never early), to a pool of at most
+    ``max_in_flight`` threads, each with its own session (``connect()`` gives one: create(id,
+    data), get(id)). A slot due while ``max_in_flight`` requests are still outstanding is not
+    sent and is counted as such (``skipped``): the offered load stays the rate, stalls show
+    as requests in flight that time out, not as requests never offered. With ``ping`` (->
+    (status, body) or raises) and ``ping_interval`` > 0, one more thread sends write pings
+    alongside; they are evidence of availability, not requests. ``on_ack(record)``, when
+    given, is called for every acknowledged write as it is acknowledged (the ledger).
     """
 
-    def __init__(self, connect, *, run_id, rate, duration, max_requests, clients=4,
+    def __init__(self, connect, *, run_id, rate, duration, max_requests, max_in_flight=256,
                  read_ratio=0.2, request_timeout=10.0, clock=time.monotonic, sleep=time.sleep,
-                 ping=None, ping_interval=1.0, wall=time.time):
+                 ping=None, ping_interval=1.0, wall=time.time, on_ack=None, registers=0,
+                 register_ratio=0.0):
         self.connect = connect
         self.run_id = run_id
         self.rate = rate
         self.duration = duration
-        self.clients = clients
+        self.max_in_flight = max_in_flight
         self.read_ratio = read_ratio
         self.request_timeout = request_timeout
         self.clock = clock
@@ -507,14 +605,19 @@ class Workload:
         self.ping = ping if ping_interval and ping_interval > 0 else None
         self.ping_interval = ping_interval
         self.wall = wall
+        self.on_ack = on_ack
+        self.registers = [register_key(run_id, k) for k in range(registers)]
+        self.register_ratio = register_ratio if registers else 0.0
+        self.known = dict.fromkeys(self.registers)  # the last value seen of each register
+        self.history = []  # register operations, as faunadb_linearizability reads them
         self.planned = planned_requests(rate, duration, max_requests)
         self.give_up_after = run_bound(duration, request_timeout)  # seconds after the start
         self.records = []
+        self.not_sent = []  # {"i", "t"}: slots due while max_in_flight requests were out
         self.recent = deque(maxlen=RECENT_ACKS)
-        self.in_flight = {}  # client -> the request it waits on
+        self.in_flight = {}  # slot -> the request outstanding
         self.client_errors = []
         self.counts = Counter()
-        self.schedule = None
         self.start = None
         self.started_epoch = None  # wall time at start: t maps to started_epoch + t
         self.pings = []
@@ -523,17 +626,30 @@ class Workload:
         self._stop = threading.Event()
         self._last_progress = None  # (time, requests done) at the previous progress()
         self._lock = threading.Lock()
-        self._running = 0
         self._closed = False
-        self._all_done = threading.Event()
+        self._idle = []  # sessions of threads that finished their request
+        self._threads = 0
+        self._work = None  # a queue per thread would do; one shared queue is simpler
+        self._rng = random.Random(f"{run_id}/reads")  # noqa: S311 - not cryptography
 
-    # one client -------------------------------------------------------------------
-    def _pick(self, slot, rng):
+    # one request -------------------------------------------------------------------
+    def _register_slot(self, slot):
+        return bool(self.register_ratio) and is_read_slot(slot, self.register_ratio)
+
+    def _pick(self, slot):
+        if self._register_slot(slot):
+            key = self.registers[slot % len(self.registers)]
+            f = register_op(self._rng)
+            with self._lock:
+                known = self.known[key]
+            # Every value written is the slot's own (+1: never None), so a read names its write.
+            value = {"read": None, "write": slot + 1, "cas": [known, slot + 1]}[f]
+            return REGISTER, (key, f, value)
         if is_read_slot(slot, self.read_ratio):
             with self._lock:
                 recent = list(self.recent)
-            if recent:
-                return READ, rng.choice(recent)
+                if recent:
+                    return READ, self._rng.choice(recent)
         return WRITE, doc_id(self.run_id, slot)
 
     def _request(self, session, kind, ident):
@@ -546,9 +662,39 @@ class Workload:
             return "stale", f"read {data!r}, acknowledged {want!r}"
         return "ok", ""
 
-    def _make_record(self, cid, request, done, outcome, detail):
+    def _register_request(self, session, key, f, value):
+        """(history type, result, detail) of one register operation."""
+        try:
+            if f == "read":
+                result = session.register_read(key)
+            elif f == "write":
+                session.register_write(key, value)
+                result = None
+            else:
+                result = bool(session.register_cas(key, value[0], value[1]))
+        except Exception as exc:  # every failure is a finding: fail or indeterminate
+            kind, detail = register_outcome(f, exc)
+            return kind, None, detail
+        with self._lock:
+            if f == "read":
+                self.known[key] = result
+            elif f == "write" or result:
+                self.known[key] = value if f == "write" else value[1]
+        return "ok", result, ""
+
+    def _history_entry(self, worker, request, done, answer):
+        kind, result, detail = answer
+        slot, _, (key, f, value), sent, _ = request
+        entry = {"id": slot, "process": worker, "key": key, "f": f, "value": value,
+                 "type": kind, "result": result, "invoke": round(sent - self.start, 4),
+                 "complete": round(done - self.start, 4) if kind != "info" else None}
+        if detail:
+            entry["detail"] = detail
+        return entry
+
+    def _make_record(self, worker, request, done, outcome, detail):
         slot, kind, ident, sent, due = request
-        record = {"i": slot, "client": cid, "kind": kind, "id": ident,
+        record = {"i": slot, "client": worker, "kind": kind, "id": ident,
                   "t": round(sent - self.start, 3), "late_ms": round((sent - due) * 1000, 1),
                   "latency_ms": round((done - sent) * 1000, 1), "outcome": outcome}
         if detail:
@@ -557,46 +703,87 @@ class Workload:
 
     def _record(self, record):
         with self._lock:
-            if self._closed:  # a client answered after the run gave up on it: already counted
+            if self._closed:  # a request answered after the run gave up on it: counted
                 return
             self.records.append(record)
             self.counts[settles(record)] += 1
-            if record["kind"] == WRITE and record["outcome"] == "ok":
+            acked = record["kind"] == WRITE and record["outcome"] == "ok"
+            if acked:
                 self.recent.append(record["id"])
+        if acked and self.on_ack:
+            try:
+                self.on_ack(record)
+            except Exception as exc:  # the ledger is evidence; the run must go on
+                with self._lock:
+                    self.client_errors.append(f"ledger: {type(exc).__name__}: {exc}")
 
-    def _client(self, cid):
+    def _worker(self, worker, first):
+        """Send the slots handed to this thread, one at a time, on its own session."""
         try:
             session = self.connect()
-            rng = random.Random(f"{self.run_id}/{cid}")  # noqa: S311 - not cryptography
-            while True:
-                taken = self.schedule.take(self.clock())
-                if taken is None:
-                    return
-                slot, due = taken
-                wait = due - self.clock()
-                if wait > 0:
-                    self.sleep(wait)
-                kind, ident = self._pick(slot, rng)
-                sent = self.clock()
-                request = (slot, kind, ident, sent, due)
-                with self._lock:
-                    self.in_flight[cid] = request
+        except Exception as exc:  # a client that could not be made: say so, count its slot
+            with self._lock:
+                self.client_errors.append(f"client {worker}: {type(exc).__name__}: {exc}")
+            session = None
+        request = first
+        while request is not None:
+            slot, kind, ident, sent, due = request
+            if kind == REGISTER:
+                answer = (self._register_request(session, *ident) if session is not None
+                          else ("fail", None, "no session"))
+            elif session is None:
+                outcome, detail = "other", "no session"
+            else:
                 try:
                     outcome, detail = self._request(session, kind, ident)
                 except Exception as exc:  # every failure is a finding, classified
                     outcome, detail = classify(kind, exc)
-                done = self.clock()
+            done = self.clock()
+            with self._lock:  # free in one step, so that threads never outnumber the bound
+                self.in_flight.pop(slot, None)
+                self._idle.append(worker)
+            if kind == REGISTER:
                 with self._lock:
-                    self.in_flight.pop(cid, None)
-                self._record(self._make_record(cid, request, done, outcome, detail))
-        except Exception as exc:  # a bug or a client that could not be made: say so, stop
+                    if not self._closed:
+                        self.history.append(self._history_entry(worker, request, done, answer))
+            else:
+                self._record(self._make_record(worker, request, done, outcome, detail))
+            # The next slot for this thread, or None once the dispatcher is done.
+            request = self._work[worker].get()
+
+    def _dispatch(self):
+        """Hand every slot out when it is due; count those the in-flight bound kept back."""
+        import queue  # noqa: PLC0415 - only the run needs it
+
+        self._work = {}
+        workers = []
+        for slot in range(self.planned):
+            due = self.start + slot / self.rate
+            wait = due - self.clock()
+            if wait > 0 and self._stop.wait(wait):
+                break
             with self._lock:
-                self.client_errors.append(f"client {cid}: {type(exc).__name__}: {exc}")
-        finally:
+                if len(self.in_flight) >= self.max_in_flight:
+                    self.not_sent.append({"i": slot, "t": round(due - self.start, 3)})
+                    continue
+            kind, ident = self._pick(slot)
+            sent = self.clock()
+            request = (slot, kind, ident, sent, due)
             with self._lock:
-                self._running -= 1
-                if self._running == 0:
-                    self._all_done.set()
+                self.in_flight[slot] = request
+                worker = self._idle.pop() if self._idle else None
+            if worker is None:
+                worker = len(workers)
+                self._work[worker] = queue.SimpleQueue()
+                thread = threading.Thread(target=self._worker, args=(worker, request),
+                                          daemon=True, name=f"workload-{worker}")
+                workers.append(thread)
+                thread.start()
+            else:
+                self._work[worker].put(request)
+        for q_ in self._work.values():
+            q_.put(None)
+        return workers
 
     # the pinger --------------------------------------------------------------------
     def _ping_record(self, sent, done, status, ok, detail):
@@ -634,6 +821,7 @@ class Workload:
             counts = dict(self.counts)
             requests_done = len(self.records)
             in_flight = len(self.in_flight)
+            not_sent = len(self.not_sent)
             pings = len(self.pings)
             pings_failed = sum(1 for p in self.pings if not p["ok"])
         elapsed = max(0.0, now - self.start) if self.start else 0.0
@@ -644,14 +832,15 @@ class Workload:
             "run_id": self.run_id, "elapsed_s": round(elapsed, 1), "planned": self.planned,
             "requests": requests_done, "ok": counts.get("ok", 0),
             "failed": counts.get("failed", 0), "indeterminate": counts.get("indeterminate", 0),
-            "in_flight": in_flight, "skipped": self.schedule.skipped if self.schedule else 0,
+            "in_flight": in_flight, "skipped": not_sent,
             "rate_per_s": round(rate, 1), "pings": pings, "pings_failed": pings_failed,
             "done": done,
         }
         snap["line"] = (
             f"{snap['elapsed_s']:.0f}/{self.duration:g} s: {requests_done}/{self.planned} "
-            f"requests, {snap['ok']} ok, {snap['failed']} failed, {snap['indeterminate']} "
-            f"indeterminate, {snap['rate_per_s']:.0f}/s"
+            f"requests answered, {in_flight} in flight, {snap['ok']} ok, {snap['failed']} failed, "
+            f"{snap['indeterminate']} indeterminate, {snap['rate_per_s']:.0f}/s"
+            + (f", {not_sent} not sent (in-flight bound)" if not_sent else "")
             + (f", {pings_failed}/{pings} write pings failed" if pings_failed else "")
             + (" (done)" if done else "")
         )
@@ -662,33 +851,43 @@ class Workload:
         The write pings are in self.pings, the wall time of t=0 in self.started_epoch."""
         self.start = self.clock() + 0.1  # every thread started before the first slot is due
         self.started_epoch = round(self.wall() + 0.1, 3)
-        self.schedule = Schedule(self.start, self.rate, self.planned)
-        self._running = self.clients
-        threads = [threading.Thread(target=self._client, args=(c,), daemon=True,
-                                    name=f"workload-{c}") for c in range(self.clients)]
         pinger = None
         if self.ping:
             self.ping_schedule = ping_schedule(self.start, self.ping_interval,
                                                self.give_up_after)
             pinger = threading.Thread(target=self._pinger, daemon=True, name="workload-ping")
-            threads.append(pinger)
-        for t in threads:
-            t.start()
+            pinger.start()
+        workers = []
+        dispatcher = threading.Thread(target=lambda: workers.extend(self._dispatch()),
+                                      daemon=True, name="workload-dispatch")
+        dispatcher.start()
         give_up = self.start + self.give_up_after
-        while not self._all_done.is_set() and self.clock() < give_up:
-            self._all_done.wait(max(0.0, min(interval, give_up - self.clock())))
-            if on_progress and not self._all_done.is_set():
+
+        def busy():
+            with self._lock:
+                return dispatcher.is_alive() or bool(self.in_flight)
+
+        while busy() and self.clock() < give_up:
+            self.sleep(max(0.0, min(interval, give_up - self.clock())))
+            if on_progress and busy():
                 on_progress(self.progress())
         self._stop.set()
+        dispatcher.join(max(0.0, give_up - self.clock()) + 1.0)
         if pinger:  # its last ping may still be waiting: within the run's bound, not beyond
             pinger.join(max(0.0, give_up - self.clock()))
         elapsed = self.clock() - self.start
         with self._lock:
             stuck = dict(self.in_flight)
             self.in_flight.clear()
-        for cid, request in stuck.items():
+        for request in stuck.values():
             # The client-side timeout should have ended these; count them, never drop them.
-            self._record(self._make_record(cid, request, self.clock(), "timeout",
+            if request[1] == REGISTER:
+                with self._lock:
+                    self.history.append(self._history_entry(
+                        -1, request, self.clock(),
+                        ("info", None, "still unanswered when the run ended")))
+                continue
+            self._record(self._make_record(-1, request, self.clock(), "timeout",
                                            "still unanswered when the run ended"))
         with self._lock:
             if self._ping_sent is not None:
@@ -696,15 +895,28 @@ class Workload:
                                                     "still unanswered when the run ended"))
             self._closed = True
             self.records.sort(key=lambda r: (r["t"], r["i"]))
+            self.history.sort(key=lambda h: (h["invoke"], h["id"]))
             records = list(self.records)
             self.pings.sort(key=lambda p: p["t"])
+            not_sent = list(self.not_sent)
         if on_progress:
             on_progress(self.progress(done=True))
-        summary = summarize(records, duration=self.duration, planned=self.planned,
-                            skipped=self.schedule.skipped, elapsed=elapsed, pings=self.pings,
-                            pings_skipped=self.ping_schedule.skipped if self.ping else 0)
+        # Register operations have their own history and counts: the requests' figures
+        # (planned, sent, not sent) leave their slots out.
+        register_planned = sum(1 for slot in range(self.planned) if self._register_slot(slot))
+        requests_not_sent = [n for n in not_sent if not self._register_slot(n["i"])]
+        summary = summarize(records, duration=self.duration,
+                            planned=self.planned - register_planned,
+                            skipped=len(requests_not_sent), elapsed=elapsed, pings=self.pings,
+                            pings_skipped=self.ping_schedule.skipped if self.ping else 0,
+                            not_sent=requests_not_sent)
         summary["started_epoch"] = self.started_epoch
         summary["client_errors"] = list(self.client_errors)
+        summary["max_in_flight"] = self.max_in_flight
+        summary["registers"] = dict(register_summary(self.history, len(self.registers)),
+                                    planned=register_planned,
+                                    not_sent=len(not_sent) - len(requests_not_sent))
+        summary["threads"] = len(workers)
         return summary, records
 
 
@@ -715,7 +927,8 @@ def plan(params, run_id):
     return {
         "url": params["url"], "collection": params["collection"], "rate": params["rate"],
         "duration": params["duration"], "max_requests": params["max_requests"],
-        "clients": params["clients"], "read_ratio": params["read_ratio"],
+        "max_in_flight": params["max_in_flight"], "read_ratio": params["read_ratio"],
+        "registers": params.get("registers", 0),
         "request_timeout": params["request_timeout"],
         "ping_interval": params.get("ping_interval"), "planned_requests": planned,
         "planned_reads_at_most": reads, "planned_writes_at_least": planned - reads,
@@ -734,10 +947,16 @@ def validate(params):
         problems.append("duration must be above 0")
     if not 1 <= params["max_requests"] <= MAX_REQUESTS:
         problems.append(f"max_requests must be between 1 and {MAX_REQUESTS}")
-    if not 1 <= params["clients"] <= 64:
-        problems.append("clients must be between 1 and 64")
+    if not 1 <= params["max_in_flight"] <= 1024:
+        problems.append("max_in_flight must be between 1 and 1024")
     if not 0 <= params["read_ratio"] < 1:
         problems.append("read_ratio must be at least 0 and below 1")
+    if not 0 <= params.get("registers", 0) <= 16:
+        problems.append("registers must be between 0 and 16")
+    if not 0 <= params.get("register_ratio", 0) < 1:
+        problems.append("register_ratio must be at least 0 and below 1")
+    if not params.get("linearizability_timeout", 1) > 0:
+        problems.append("linearizability_timeout must be above 0")
     if not params["request_timeout"] > 0:
         problems.append("request_timeout must be above 0")
     if not params["verify_timeout"] > 0:
@@ -908,6 +1127,55 @@ def load_journal(path):
     ):
         raise FaunaDBError(f"{path} lacks the run's collection, run_id or requests")
     return journal
+
+
+def open_ledger(path, header):
+    """The ledger: a header line (run id, collection, start), then one line per acknowledged
+    write, each flushed as it is written. Returns (on_ack, close)."""
+    handle = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
+    lock = threading.Lock()
+
+    def write(line):
+        with lock:
+            handle.write(json.dumps(line) + "\n")
+            handle.flush()
+
+    write({"ledger": JOURNAL_FORMAT, **header})
+
+    def on_ack(record):
+        write({"id": record["id"], "t": record["t"]})
+
+    return on_ack, handle.close
+
+
+def journal_from_ledger(path):
+    """A journal of what a ledger says (the acknowledged writes), for a run that never wrote
+    its own; None when there is no ledger. A line cut short by a crash is left out."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise FaunaDBError(f"Cannot read the ledger {path}: {exc.strerror}") from None
+    header, acked = None, []
+    for line in lines:
+        try:
+            item = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(item, dict) and item.get("ledger") == JOURNAL_FORMAT:
+            header = item
+        elif isinstance(item, dict) and "id" in item:
+            acked.append({"i": slot_of(header["run_id"], item["id"]) if header else None,
+                          "kind": WRITE, "id": item["id"], "t": item.get("t", 0.0),
+                          "outcome": "ok", "latency_ms": None})
+    if header is None:
+        raise FaunaDBError(f"{path} is not a faunadb_workload ledger (no header line)")
+    run = {k: header.get(k) for k in ("run_id", "collection", "started_epoch")}
+    return {"format": JOURNAL_FORMAT, "run": dict(run, from_ledger=True),
+            "summary": {"started_epoch": run["started_epoch"]}, "requests": acked,
+            "pings": [], "verification": None}
 
 
 def read_secret(module, params):

@@ -144,6 +144,10 @@ def run_scenario(tier, scenario: str, *extra: str) -> dict:
         "p99_ms": workload.get("latency_ms", {}).get("p99"),
         "heal_seconds": journal["heal"].get("seconds"),
         "missed": [e["name"] for e in journal["expectations"] if not e["met"]],
+        "sent_pct": (round(100.0 * workload["requests"] / workload["planned"], 1)
+                     if workload["planned"] else None),
+        "linearizable": (workload.get("linearizability") or {}).get("ok"),
+        "register_ops": (workload.get("registers") or {}).get("operations"),
     })
     assert proc.returncode == 0, f"{scenario}: {proc.stdout[-4000:]}"
     assert journal["verdict"] == "pass"
@@ -152,6 +156,15 @@ def run_scenario(tier, scenario: str, *extra: str) -> dict:
     assert journal["heal"]["ok"] is True
     assert journal["steady_state_after"]["ok"] is True
     assert all(state == "running" for state in docker_names(CLUSTER).values())
+    # What was tested, named: the release, not the double, and conclusions that stand.
+    sut = journal["system_under_test"]
+    assert sut["test_double"] is (tier.on_double)
+    if not tier.on_double:
+        assert sut["version"].startswith(tier.version), sut
+        assert "TEST DOUBLE" not in (runs[-1] / "report.md").read_text()
+        lin = workload["linearizability"]
+        assert lin["ok"] is True and len(lin["keys"]) == 3, lin
+        assert workload["registers"]["operations"] > 0
     return journal
 
 

@@ -14,9 +14,9 @@ from ansible.module_utils.faunadb_common import faunadb_argument_spec
 from faunadb_module_testkit import REPO
 
 MODULES = sorted(p.stem for p in (REPO / "library").glob("faunadb_*.py"))
-# Modules that talk to FaunaDB's client API, not through faunadb-admin: no
-# admin connection options, no `commands` returned.
-API_MODULES = ["faunadb_workload"]
+# Modules that talk to FaunaDB's client API (the journal reads writes back), not through
+# faunadb-admin: no admin connection options, no `commands` returned.
+API_MODULES = ["faunadb_chaos_journal", "faunadb_workload"]
 # Modules that only handle files where they run (chaos runs): no FaunaDB at all.
 FILE_MODULES = ["faunadb_chaos_lock", "faunadb_chaos_timeline"]
 ADMIN_MODULES = [m for m in MODULES if m not in API_MODULES + FILE_MODULES]
@@ -57,6 +57,7 @@ def docs(name):
 
 def test_all_expected_modules_exist():
     assert MODULES == [
+        "faunadb_chaos_journal",
         "faunadb_chaos_lock",
         "faunadb_chaos_timeline",
         "faunadb_info",

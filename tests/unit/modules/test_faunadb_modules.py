@@ -642,3 +642,12 @@ def test_status_wait_stops_at_its_timeout_whatever_poll_allows():
     assert result["attempts"] == 3  # none starts once the timeout is reached
     assert result["elapsed"] == 40
     assert result["reason"] == "movement in progress (timeout of 40 s reached)"
+
+
+def test_info_version_alone_asks_host_version_only(run_module):
+    ex = Scripted((0, fixture_text("faunadb_admin_host-version_real.txt"), ""))
+    run = run_module(faunadb_info, dict(gather=["version"]), ex)
+    assert run.rc == 0, run.result
+    assert run.result["version"] == "25.02.07.dev-4f8f8be"
+    assert [argv[-1] for argv, _ in ex.calls] == ["host-version"]
+    assert "member" not in run.result

@@ -8,6 +8,7 @@ import pytest
 from ansible.module_utils.faunadb_parse import (
     ParseError,
     exception_line,
+    parse_host_version,
     parse_identity,
     parse_movement_status,
     parse_show_replication,
@@ -564,3 +565,11 @@ def test_json_with_unknown_host_and_worker_id_takes_no_part():
     assert [n["up_and_live"] for n in status["nodes"]] == [True, False, False]
     assert status["nodes"][2]["address"] is None
     assert status["nodes"][2]["log_segment_leader"] is False
+
+
+def test_host_version_of_a_real_node_and_of_the_double():
+    assert parse_host_version(fixture_text("faunadb_admin_host-version_real.txt")) == (
+        "25.02.07.dev-4f8f8be")
+    assert parse_host_version(NOTICE + "Fauna 1.0.0-double\n") == "1.0.0-double"
+    with pytest.raises(ParseError):
+        parse_host_version("something else\n")

@@ -25,6 +25,7 @@ import pytest
 import requests
 from ansible.module_utils import faunadb_workload as wl
 from ansible.module_utils.faunadb_common import FaunaDBError
+from ansible.module_utils.faunadb_linearizability import check_history
 from faunadb_module_testkit import patch_module_args
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
@@ -256,11 +257,11 @@ def test_per_second_timeline_has_every_second():
     timeline = wl.per_second(records, duration=3, pings=pings)
     assert timeline == [
         {"t": 0, "requests": 2, "ok": 2, "failed": 0, "indeterminate": 0, "p99_ms": 9,
-         "pings": 1, "pings_failed": 0},
+         "not_sent": 0, "pings": 1, "pings_failed": 0},
         {"t": 1, "requests": 2, "ok": 0, "failed": 1, "indeterminate": 1, "p99_ms": None,
-         "pings": 1, "pings_failed": 1},
+         "not_sent": 0, "pings": 1, "pings_failed": 1},
         {"t": 2, "requests": 0, "ok": 0, "failed": 0, "indeterminate": 0, "p99_ms": None,
-         "pings": 2, "pings_failed": 1},
+         "not_sent": 0, "pings": 2, "pings_failed": 1},
     ]
     # A request sent just after the end (late within the tolerance) gets its own second.
     assert len(wl.per_second([record(3.4)], duration=3)) == 4
@@ -288,7 +289,7 @@ def test_summary_counts_add_up():
 
 
 def run_fake(db, **kw):
-    args = dict(run_id=RUN, rate=200, duration=0.5, max_requests=100000, clients=3,
+    args = dict(run_id=RUN, rate=200, duration=0.5, max_requests=100000, max_in_flight=3,
                 read_ratio=0.2, request_timeout=1.0)
     args.update(kw)
     workload = wl.Workload(db.session, **args)
@@ -299,7 +300,7 @@ def test_run_paces_classifies_and_reads_acknowledged_ids():
     db = FakeDB()
     progress = []
     workload = wl.Workload(db.session, run_id=RUN, rate=200, duration=0.5, max_requests=100000,
-                           clients=3, read_ratio=0.2, request_timeout=1.0)
+                           max_in_flight=3, read_ratio=0.2, request_timeout=1.0)
     started = time.monotonic()
     summary, records = workload.run(on_progress=progress.append, interval=0.1)
     assert time.monotonic() - started < 2
@@ -365,7 +366,7 @@ def test_a_read_that_misses_an_acknowledged_write_is_stale():
                 del self.db.docs[ident]  # acknowledged, then gone
 
     with mock.patch.object(FakeSession, "create", create_then_lose):
-        _, summary, records = run_fake(db, max_requests=30, read_ratio=0.5, clients=1)
+        _, summary, records = run_fake(db, max_requests=30, read_ratio=0.5, max_in_flight=1)
     stale = [r for r in records if r["outcome"] == "stale"]
     assert stale and all(r["id"] == wl.doc_id(RUN, 0) for r in stale)
     assert summary["stale_reads"] == len(stale)
@@ -381,7 +382,7 @@ def test_a_hung_request_is_given_up_on_and_counted():
 
     db.fail_create = hang
     workload = wl.Workload(db.session, run_id=RUN, rate=50, duration=0.2, max_requests=100,
-                           clients=2, read_ratio=0, request_timeout=0.2)
+                           max_in_flight=2, read_ratio=0, request_timeout=0.2)
     workload.give_up_after = 0.8
     started = time.monotonic()
     summary, records = workload.run()
@@ -390,6 +391,81 @@ def test_a_hung_request_is_given_up_on_and_counted():
     hung = [r for r in records if r["i"] == 2]
     assert hung and hung[0]["outcome"] == "timeout" and "unanswered" in hung[0]["detail"]
     assert summary["indeterminate"] >= 1
+
+
+def test_a_stalled_cluster_still_gets_every_request_on_schedule():
+    # Open loop: while every write hangs, the requests due keep leaving on time (a closed loop
+    # of 8 clients sent 56 of 327 due in the story's quorum loss); each hangs until its own
+    # deadline and counts as indeterminate in the second it was sent.
+    db = FakeDB()
+    stall = threading.Event()
+
+    def hang(ident):
+        if wl.slot_of(RUN, ident) >= 20:
+            stall.wait(0.6)
+            return False, TimeoutError("no answer")
+        return None
+
+    db.fail_create = hang
+    workload = wl.Workload(db.session, run_id=RUN, rate=50, duration=1.6, max_requests=1000,
+                           max_in_flight=256, read_ratio=0, request_timeout=0.6)
+    summary, records = workload.run(interval=0.1)
+    stall.set()
+    assert summary["planned"] == 80 and summary["skipped"] == 0
+    assert summary["requests"] == 80  # sent / due = 100 %
+    assert all(r["late_ms"] < 200 for r in records)  # on schedule, however many hung
+    hung = [r for r in records if r["i"] >= 20]
+    assert len(hung) == 60 and all(r["outcome"] != "ok" for r in hung)
+    seconds = summary["per_second"]
+    assert [b["requests"] for b in seconds] == [50, 30]
+    assert seconds[0]["ok"] == 20 and seconds[1]["ok"] == 0
+    assert summary["threads"] > 8  # as many connections as requests outstanding
+
+
+def test_the_in_flight_bound_counts_what_it_kept_back():
+    db = FakeDB()
+    gate = threading.Event()
+    db.fail_create = lambda ident: gate.wait(0.5) and None
+    workload = wl.Workload(db.session, run_id=RUN, rate=100, duration=0.3, max_requests=1000,
+                           max_in_flight=5, read_ratio=0, request_timeout=1.0)
+    summary, records = workload.run(interval=0.1)
+    gate.set()
+    assert summary["planned"] == 30
+    assert summary["requests"] + summary["skipped"] == 30
+    assert summary["threads"] <= 5
+    assert summary["skipped"] >= 20  # 5 out for 0.5 s, one due every 10 ms
+    assert sum(b["not_sent"] for b in summary["per_second"]) == summary["skipped"]
+
+
+def test_the_ledger_has_every_acknowledged_write_as_it_happens(tmp_path):
+    db = FakeDB()
+    path = tmp_path / "ledger.jsonl"
+    on_ack, close = wl.open_ledger(str(path), {"run_id": RUN, "collection": "workload",
+                                               "started_epoch": 1.0})
+    seen = []
+
+    def on_ack_and_look(record):
+        on_ack(record)
+        seen.append(len(path.read_text().splitlines()))  # on disk already
+
+    db.fail_create = lambda ident: (False, TimeoutError("x")) if wl.slot_of(RUN, ident) == 3 \
+        else None
+    workload = wl.Workload(db.session, run_id=RUN, rate=100, duration=0.1, max_requests=10,
+                           max_in_flight=4, read_ratio=0, request_timeout=1.0,
+                           on_ack=on_ack_and_look)
+    summary, records = workload.run(interval=0.05)
+    close()
+    assert summary["acked_writes"] == 9 and len(seen) == 9 and max(seen) == 10
+    with path.open("a") as fh:
+        fh.write('{"id": "12')  # a line cut short by a kill
+    journal = wl.journal_from_ledger(str(path))
+    acked = {r["id"] for r in records if r["outcome"] == "ok"}
+    assert {r["id"] for r in journal["requests"]} == acked
+    assert journal["run"]["collection"] == "workload" and journal["run"]["from_ledger"]
+    verification = wl.verify_journal(journal, db.session().exists_many, 5)
+    assert verification["complete"] and verification["lost_writes"] == 0
+    assert verification["acked_writes"] == 9
+    assert wl.journal_from_ledger(str(tmp_path / "none")) is None
 
 
 # -- verification --------------------------------------------------------------------
@@ -563,7 +639,7 @@ def base_args(tmp_path, secret_file, **kw):
     args = dict(action="run", url="http://127.0.0.1:8443", secret_file=secret_file,
                 journal=str(tmp_path / "journal.json"),
                 progress_file=str(tmp_path / "progress.json"), run_id=RUN, rate=200,
-                duration=0.3, clients=2)
+                duration=0.3, max_in_flight=2)
     args.update(kw)
     return args
 
@@ -705,3 +781,62 @@ def test_outcome_names_are_the_documented_ones():
     for outcome in wl.OUTCOMES:
         assert f"C({outcome})" in doc
     assert Counter(wl.OUTCOMES) == Counter(set(wl.OUTCOMES))
+
+
+class RegisterDB(FakeDB):
+    """FakeDB with registers: atomic (a lock), or with reads served from a stale copy."""
+
+    def __init__(self, stale=False):
+        super().__init__()
+        self.registers, self.snapshot, self.stale = {}, {}, stale
+
+    def session(self):
+        db = self
+        session = FakeSession(db)
+
+        def read(key):
+            with db.lock:
+                return (db.snapshot if db.stale else db.registers).get(key)
+
+        def write(key, value):
+            with db.lock:
+                db.snapshot = dict(db.registers)  # what a stale read still sees
+                db.registers[key] = value
+
+        def cas(key, expected, new):
+            with db.lock:
+                if db.registers.get(key) != expected:
+                    return False
+                db.snapshot = dict(db.registers)
+                db.registers[key] = new
+                return True
+
+        session.register_read, session.register_write, session.register_cas = read, write, cas
+        return session
+
+
+def test_the_register_history_is_checked_and_its_slots_are_counted_apart():
+    _, summary, records = run_fake(RegisterDB(), rate=400, registers=2, register_ratio=0.5)
+    reg = summary["registers"]
+    assert reg["keys"] == 2 and reg["operations"] > 50 and reg["ok"] == reg["operations"]
+    assert set(reg["by_f"]) == {"read", "write", "cas"}
+    # Requests and registers share the schedule: each counts its own slots.
+    assert summary["planned"] + reg["planned"] == 200
+    assert summary["requests"] + summary["skipped"] == summary["planned"] == len(records)
+    assert reg["operations"] + reg["not_sent"] == reg["planned"]
+
+
+def test_a_stale_register_read_is_found_not_linearizable():
+    good = wl.Workload(RegisterDB().session, run_id=RUN, rate=400, duration=0.5,
+                       max_requests=100000, max_in_flight=3, read_ratio=0.2,
+                       request_timeout=1.0, registers=1, register_ratio=0.6)
+    good.run()
+    assert check_history(good.history, timeout_s=30)["ok"] is True
+    bad = wl.Workload(RegisterDB(stale=True).session, run_id=RUN, rate=400, duration=0.5,
+                      max_requests=100000, max_in_flight=1, read_ratio=0.2,
+                      request_timeout=1.0, registers=1, register_ratio=0.6)
+    bad.run()
+    checked = check_history(bad.history, timeout_s=30)
+    assert checked["ok"] is False
+    (result,) = checked["keys"].values()
+    assert result["linearizable"] is False and result["window"]["ops"]

@@ -164,7 +164,7 @@ def test_ping_factory_gets_the_write_scope_without_a_key_and_times_out(ping_stub
 
 
 def workload(db, **kw):
-    args = dict(run_id=RUN, rate=100, duration=1.0, max_requests=100000, clients=2,
+    args = dict(run_id=RUN, rate=100, duration=1.0, max_requests=100000, max_in_flight=2,
                 read_ratio=0.2, request_timeout=1.0, ping_interval=0.25)
     args.update(kw)
     return wl.Workload(db.session, **args)
@@ -271,7 +271,7 @@ def test_window_counts_what_was_sent_in_it():
     [stats] = wl.window_stats(journal(records, pings), [window("during", 1002.0, 1004.0)], lost)
     assert stats == {
         "name": "during", "start_epoch": 1002.0, "end_epoch": 1004.0,
-        "requests": 6, "ok": 3, "failed": 2, "indeterminate": 1,
+        "requests": 6, "ok": 3, "failed": 2, "indeterminate": 1, "not_sent": 0,
         "writes": 4, "acked_writes": 2, "write_success_pct": 50.0,
         "reads": 2, "reads_ok": 1, "latency_ms": {"p50": 4.0, "p99": 8.0, "max": 8.0},
         "pings": 2, "pings_failed": 1, "lost_writes": 1,
@@ -289,7 +289,8 @@ def test_empty_window_and_rounding():
     assert stats[0]["requests"] == 3 and stats[0]["write_success_pct"] == 66.67
     assert stats[1] == {
         "name": "none", "start_epoch": 0, "end_epoch": 1, "requests": 0, "ok": 0, "failed": 0,
-        "indeterminate": 0, "writes": 0, "acked_writes": 0, "write_success_pct": None,
+        "indeterminate": 0, "not_sent": 0, "writes": 0, "acked_writes": 0,
+        "write_success_pct": None,
         "reads": 0, "reads_ok": 0, "latency_ms": {"p50": None, "p99": None, "max": None},
         "pings": 0, "pings_failed": 0, "lost_writes": 0,
     }

@@ -157,6 +157,18 @@ def test_a_good_run_meets_everything_and_each_miss_is_named():
     assert not judged(run(error="Inject: boom"))["no step failed"]["met"]
 
 
+def test_a_register_history_that_is_not_linearizable_fails_the_run():
+    assert "register history linearizable" not in judged(run())  # no registers, no claim
+    good = {"ok": True, "keys": {"r0": {"linearizable": True}, "r1": {"linearizable": True}}}
+    bad = {"ok": False, "keys": {"r0": {"linearizable": True}, "r1": {"linearizable": False}}}
+    unknown = {"ok": False, "keys": {"r0": {"linearizable": None}}}
+    for lin, met, measured in ((good, True, "yes"), (bad, False, "no: r1"),
+                               (unknown, False, "no: r0")):
+        e = judged(run(workload={**run()["workload"], "linearizability": lin}))[
+            "register history linearizable"]
+        assert (e["met"], e["measured"]) == (met, measured)
+
+
 def test_the_heal_bound_adds_the_systems_allowance_and_clocks_put_back():
     slow = run(heal={"seconds": 38.4})
     assert not judged(slow)["heal seconds"]["met"]
@@ -230,3 +242,35 @@ def test_a_missing_journal_reads_as_a_failed_run(tmp_path):
     assert chaos.chaos_read_journal(tmp_path)["verdict"] == "fail"
     (tmp_path / "journal.json").write_text(json.dumps({"scenario": "x", "verdict": "pass"}))
     assert chaos.chaos_read_journal(tmp_path)["verdict"] == "pass"
+
+
+SUT_NODES = {"replica1_node1": "replica1", "replica2_node1": "replica2",
+             "replica3_node1": "replica3"}
+
+
+def test_the_system_under_test_names_a_real_build_or_the_double():
+    real = chaos.chaos_system("25.02.07.dev-4f8f8be", {"name": "faunalab/faunadb:25.02.07",
+                                                       "id": "sha256:31a3cda10501", "digests": []},
+                              "container", SUT_NODES)
+    assert real["product"] == "faunadb" and not real["test_double"]
+    assert real["summary"] == ("FaunaDB 25.02.07.dev-4f8f8be, 3 replicas x 1 node, image "
+                               "faunalab/faunadb:25.02.07 (sha256:31a3cda10501)")
+    double = chaos.chaos_system("1.0.0-double", {"name": "faunalab/faunadb-double:1.0.0"},
+                                "container", {f"r{r}n{n}": f"replica{r}" for r in range(3)
+                                              for n in range(3)})
+    assert double["test_double"] and double["topology"] == "3 replicas x 3 nodes"
+    assert "TEST DOUBLE" in double["summary"] and chaos.REHEARSAL in double["summary"]
+    unknown = chaos.chaos_system(None, None, "service", SUT_NODES)
+    assert unknown["product"] is None and not unknown["test_double"]
+    assert unknown["summary"].startswith("unknown")
+
+
+def test_conclusions_drawn_on_the_double_are_labelled_a_rehearsal():
+    def j(scenario, double):
+        return {**journal(scenario), "system_under_test": {"test_double": double}}
+
+    on_double = chaos.chaos_conclusions([j("kill_node", True), j("kill_replica", True)])
+    assert all(c["rehearsal"] and c["why"].startswith(chaos.REHEARSAL) for c in on_double)
+    on_real = chaos.chaos_conclusions([j("kill_node", False), j("kill_replica", False)])
+    assert not any(c.get("rehearsal") for c in on_real)
+    assert on_real[0]["held"] == "yes" and chaos.REHEARSAL not in on_real[0]["why"]
