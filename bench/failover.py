@@ -14,8 +14,8 @@ and reads each run's journal.json. Each figure is the median, min and max over t
   connection refused, a duplicate, a stale read, a read that timed out, anything else)
   plus `indeterminate` (a write with no definite answer: client timeout, 502/504 from
   nginx, 503 "time out", connection lost after sending), and that as % of requests sent;
-  requests the workload skipped because every client was still waiting (never sent) are
-  shown apart;
+  requests the open-loop workload could not send because its in-flight bound was reached
+  (never sent) are shown apart;
 * duplicates (a create answered "instance already exists" for an id sent once) and lost
   writes (acknowledged, missing when read back after the heal);
 * p99 latency of the successful requests only (a request that timed out is not in it),
@@ -202,7 +202,7 @@ def report(results: dict[str, list[dict]], rate: float) -> Table:
             return [r.get(key) for r in rows]
 
         table.row(f"{n}: requests sent", col("requests"), scenario=scenario)
-        table.row(f"{scenario}: skipped (clients all waiting)", col("skipped"),
+        table.row(f"{scenario}: not sent (in-flight bound)", col("skipped"),
                   scenario=scenario)
         if goal_failed == 0:
             table.row(f"{scenario}: failed + indeterminate", col("failed"), "0",
@@ -263,7 +263,7 @@ def measure(inventory: str, runs: int, smoke: bool, *, rate: float = RATE,
             else:
                 missed = f" (missed: {', '.join(fig['missed'])})" if fig["missed"] else ""
                 print(f"  {fig['requests']} sent, {fig['failed']} failed "
-                      f"({fig['indeterminate']} indeterminate), {fig['skipped']} skipped, "
+                      f"({fig['indeterminate']} indeterminate), {fig['skipped']} not sent, "
                       f"{fig['duplicate_writes']} duplicates, {fig['lost_writes']} lost, "
                       f"p99 {fmt(fig['p99_ms'])} ms, pings failed {fig['pings_failed']}/"
                       f"{fig['pings_sent']}, heal {fmt(fig['heal_seconds'])} s, verdict "
