@@ -3,6 +3,7 @@ package, and its own tests need CHAOS_CHECKS, so they are not collected from her
 
 from __future__ import annotations
 
+import email.utils
 import importlib.util
 from pathlib import Path
 
@@ -62,3 +63,39 @@ def test_tagged_rules():
         "-A INPUT -i lo -j ACCEPT",
     ]
     assert fault.tagged_rules(lines) == [lines[1]]
+
+
+def _skewed_node():
+    return {"name": "n1", "mode": "service", "address": "127.0.0.1", "offset_seconds": 300}
+
+
+def _answers(monkeypatch, stamps):
+    """http_get answers with a Date header stamped `stamps[i]` seconds off the real clock."""
+    calls = []
+
+    def http_get(url):
+        now = 1_000_000.0 + len(calls)
+        date = email.utils.formatdate(now + stamps[min(len(calls), len(stamps) - 1)], usegmt=True)
+        calls.append(url)
+        return 200, {"Date": date}, now, now
+
+    monkeypatch.setattr(fault, "http_get", http_get)
+    monkeypatch.setattr(fault.time, "sleep", lambda s: None)
+    return calls
+
+
+def test_a_skew_not_yet_seen_is_asked_again_until_the_node_shows_it(monkeypatch):
+    # libfaketime's cache: the first two answers still carry the old clock.
+    calls = _answers(monkeypatch, [0, 0, 300])
+    seen = {}
+    fault.check_skewed(_skewed_node(), {}, None, None, seen.__setitem__)
+    assert len(calls) == 3 and seen["skew_seen_seconds"] == 300.0
+
+
+def test_a_skew_the_node_never_shows_fails_after_the_settle_time(monkeypatch):
+    calls = _answers(monkeypatch, [0])
+    clock = iter(range(100))
+    monkeypatch.setattr(fault.time, "monotonic", lambda: float(next(clock)))
+    with pytest.raises(AssertionError, match=r"is \+0\.0 s from now, expected \+300 s"):
+        fault.check_skewed(_skewed_node(), {}, None, None, lambda *a: None)
+    assert 2 <= len(calls) <= fault.SKEW_SETTLE_SECONDS + 1
