@@ -15,9 +15,11 @@ description:
     second axis (milliseconds, on a log scale when its largest value is more than 50 times its
     smallest); failed pings (C(pings_failed)) as red markers along the bottom; every phase
     (C(phases), or the C(fault) of journals without phases) shaded in its own light colour and
-    labelled with its name, kind and targets; and the heal window hatched in grey, labelled
-    C(heal). The panel's title is the scenario and the verdict, the x axis the seconds since
-    the workload started.
+    labelled with its name, kind and targets; the heal window hatched in grey, labelled
+    C(heal); and, for each register key whose history the workload found not
+    linearizable, its smallest failing window (C(workload.linearizability.keys.KEY.window))
+    cross-hatched in red, labelled with the key. The panel's title is the scenario and the
+    verdict, the x axis the seconds since the workload started.
   - A failed run may leave any part of its journal missing or null, or no journal at all. The
     module draws what there is (a missing journal gives an empty panel saying so, and a warning)
     and never fails because of a journal's content.
@@ -122,12 +124,16 @@ panels:
     heal:
       description: Whether a heal window was drawn.
       type: bool
+    not_linearizable:
+      description: Register keys found not linearizable, whose failing windows were marked.
+      type: list
+      elements: str
     problem:
       description: Why the journal could not be read (missing, not JSON), else null.
       type: str
   sample: [{"journal": "/tmp/chaos/run/journal.json", "scenario": "kill_node",
     "verdict": "PASS", "seconds": 60, "phases": ["kill", "down"], "heal": true,
-    "problem": null}]
+    "not_linearizable": [], "problem": null}]
 """
 
 import os

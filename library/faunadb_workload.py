@@ -134,6 +134,16 @@ options:
     description: Share of the slots that are register operations when O(registers) is above 0.
     type: float
     default: 0.3
+  register_ops:
+    description:
+      - The register operations to mix (at least one) - half of them reads when V(read) is
+        listed, the rest split evenly among the others.
+      - The chaos role leaves V(cas) out on the test double, which does not make a
+        compare-and-set one transaction.
+    type: list
+    elements: str
+    choices: [read, write, cas]
+    default: [read, write, cas]
   linearizability_timeout:
     description: Seconds the linearizability check of the history may take; keys it cannot
       decide by then are reported as undecided (and the check as not passed).
@@ -396,7 +406,8 @@ workload:
       type: float
     registers:
       description: Counts of the register operations (O(registers)) - C(operations), C(ok),
-        C(fail) (certainly not applied), C(info) (no definite answer), and the same per C(by_f).
+        C(fail) (certainly not applied), C(info) (no definite answer), the same per C(by_f),
+        and C(ops), the operations mixed (O(register_ops)).
       type: dict
     linearizability:
       description:
@@ -470,6 +481,7 @@ from ansible.module_utils.faunadb_workload import (
     FAUNADB_IMPORT_ERROR,
     HAS_FAUNADB,
     JOURNAL_FORMAT,
+    REGISTER_OPS,
     FaunaSession,
     Workload,
     check_windows,
@@ -511,6 +523,8 @@ ARGUMENT_SPEC = dict(
     ping_interval=dict(type="float", default=1.0),
     registers=dict(type="int", default=0),
     register_ratio=dict(type="float", default=0.3),
+    register_ops=dict(type="list", elements="str", choices=list(REGISTER_OPS),
+                      default=list(REGISTER_OPS)),
     linearizability_timeout=dict(type="float", default=60),
     # No suboptions: check_windows names the faulty windows[i].field, Ansible could not.
     windows=dict(type="list", elements="dict"),
@@ -518,7 +532,7 @@ ARGUMENT_SPEC = dict(
 
 # Run parameters kept in the journal: everything but the secret.
 _RUN_KEYS = ("url", "collection", "rate", "duration", "max_requests", "max_in_flight",
-             "read_ratio", "registers", "register_ratio",
+             "read_ratio", "registers", "register_ratio", "register_ops",
              "request_timeout", "validate_certs", "ping_interval")
 
 
@@ -558,7 +572,8 @@ def run(module, params):
                                           params["validate_certs"])
                         if params["ping_interval"] else None,
                         ping_interval=params["ping_interval"], registers=params["registers"],
-                        register_ratio=params["register_ratio"])
+                        register_ratio=params["register_ratio"],
+                        register_ops=params["register_ops"])
     on_ack, close_ledger = None, None
     if params["ledger"]:
         try:

@@ -1,7 +1,8 @@
 # The logic of library/faunadb_chaos_timeline.py: read chaos journals (journal.json of
 # roles/chaos) defensively, since a failed run leaves any part missing or null, and draw one
 # panel per journal with matplotlib's Agg canvas (no display, no pyplot global state).
-"""Chaos timeline: per-second workload, latency, phases and heal of chaos runs, as a PNG."""
+"""Chaos timeline: per-second workload, latency, phases, heal and the smallest window of each
+register key found not linearizable, of chaos runs, as a PNG."""
 
 from __future__ import annotations
 
@@ -115,6 +116,19 @@ def heal_window(journal):
     return start - origin, (end - origin if end is not None else None)
 
 
+def violations(journal):
+    """[(key, start_t, end_t)]: each register key whose history is not linearizable, with the
+    smallest failing window its check found (workload seconds), sorted by start."""
+    lin = _dict(_dict(journal.get("workload")).get("linearizability"))
+    found = []
+    for key, result in _dict(lin.get("keys")).items():
+        window = _dict(_dict(result).get("window"))
+        start, end = finite_number(window.get("start")), finite_number(window.get("end"))
+        if _dict(result).get("linearizable") is False and start is not None:
+            found.append((str(key), start, end if end is not None and end >= start else start))
+    return sorted(found, key=lambda v: v[1])
+
+
 def scenario_of(path, journal):
     scenario = journal.get("scenario")
     if isinstance(scenario, str) and scenario:
@@ -154,6 +168,7 @@ def draw_panel(ax, path, journal, problem):
     heal = heal_window(journal)
     scenario, verdict = scenario_of(path, journal), verdict_of(journal)
     ends = [r["t"] + 1 for r in rows] + [s[3] for s in spans] + [s[4] for s in spans if s[4]]
+    ends += [v[2] for v in violations(journal)]
     if heal:
         ends += [x for x in heal if x is not None]
     x_max = max(ends + [10.0])
@@ -172,6 +187,15 @@ def draw_panel(ax, path, journal, problem):
                    edgecolor="0.55", hatch="///", alpha=0.6, zorder=0, linewidth=0)
         labels.append((heal[0], "heal" if heal[1] is not None else "heal (not finished)"))
         handles.append(Patch(facecolor="0.88", edgecolor="0.55", hatch="///", label="heal"))
+    bad = violations(journal)
+    for key, start, end in bad:
+        # At least a fifth of a second wide, so that a window of one instant still shows.
+        ax.axvspan(start, max(end, start + 0.2), facecolor="none", edgecolor=FAILED_COLOUR,
+                   hatch="xx", linewidth=1.2, zorder=5)
+        labels.append((start, f"not linearizable\nkey {key}"))
+    if bad:
+        handles.append(Patch(facecolor="none", edgecolor=FAILED_COLOUR, hatch="xx",
+                             label="not linearizable\n(smallest failing window)"))
     _draw_labels(ax, labels, x_max - x_min)
 
     if rows:
@@ -232,7 +256,8 @@ def summary(path, journal, problem):
     """What the panel of a journal shows (also check mode's report, without drawing)."""
     return dict(journal=path, scenario=scenario_of(path, journal), verdict=verdict_of(journal),
                 seconds=len(per_second(journal)), phases=[s[0] for s in phases(journal)],
-                heal=heal_window(journal) is not None, problem=problem)
+                heal=heal_window(journal) is not None,
+                not_linearizable=[v[0] for v in violations(journal)], problem=problem)
 
 
 def render(paths, dest, title=None):

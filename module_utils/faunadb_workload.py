@@ -138,18 +138,30 @@ def register_key(run_id, k):
     return doc_id(run_id, k)
 
 
-# The register workload's mix: reads, writes of a value no one wrote before, and
+# The register workload's operations: reads, writes of a value no one wrote before, and
 # compare-and-set from the last value the run knows of.
-REGISTER_MIX = (("read", 0.5), ("write", 0.25), ("cas", 0.25))
+REGISTER_OPS = ("read", "write", "cas")
 
 
-def register_op(rng):
+def register_mix(ops=REGISTER_OPS):
+    """((f, share), ...): half reads when reads are asked for, the rest split evenly."""
+    ops = [f for f in REGISTER_OPS if f in ops]
+    others = [f for f in ops if f != "read"]
+    if "read" not in ops or not others:
+        return tuple((f, 1.0 / len(ops)) for f in ops)
+    return (("read", 0.5), *((f, 0.5 / len(others)) for f in others))
+
+
+DEFAULT_REGISTER_MIX = register_mix()
+
+
+def register_op(rng, mix=DEFAULT_REGISTER_MIX):
     x = rng.random()
-    for f, share in REGISTER_MIX:
+    for f, share in mix:
         if x < share:
             return f
         x -= share
-    return REGISTER_MIX[-1][0]
+    return mix[-1][0]
 
 
 def register_outcome(f, exc):
@@ -592,7 +604,7 @@ class Workload:
     def __init__(self, connect, *, run_id, rate, duration, max_requests, max_in_flight=256,
                  read_ratio=0.2, request_timeout=10.0, clock=time.monotonic, sleep=time.sleep,
                  ping=None, ping_interval=1.0, wall=time.time, on_ack=None, registers=0,
-                 register_ratio=0.0):
+                 register_ratio=0.0, register_ops=REGISTER_OPS):
         self.connect = connect
         self.run_id = run_id
         self.rate = rate
@@ -608,6 +620,7 @@ class Workload:
         self.on_ack = on_ack
         self.registers = [register_key(run_id, k) for k in range(registers)]
         self.register_ratio = register_ratio if registers else 0.0
+        self.register_mix = register_mix(register_ops)
         self.known = dict.fromkeys(self.registers)  # the last value seen of each register
         self.history = []  # register operations, as faunadb_linearizability reads them
         self.planned = planned_requests(rate, duration, max_requests)
@@ -639,7 +652,7 @@ class Workload:
     def _pick(self, slot):
         if self._register_slot(slot):
             key = self.registers[slot % len(self.registers)]
-            f = register_op(self._rng)
+            f = register_op(self._rng, self.register_mix)
             with self._lock:
                 known = self.known[key]
             # Every value written is the slot's own (+1: never None), so a read names its write.
@@ -915,7 +928,8 @@ class Workload:
         summary["max_in_flight"] = self.max_in_flight
         summary["registers"] = dict(register_summary(self.history, len(self.registers)),
                                     planned=register_planned,
-                                    not_sent=len(not_sent) - len(requests_not_sent))
+                                    not_sent=len(not_sent) - len(requests_not_sent),
+                                    ops=[f for f, _ in self.register_mix])
         summary["threads"] = len(workers)
         return summary, records
 
@@ -955,6 +969,8 @@ def validate(params):
         problems.append("registers must be between 0 and 16")
     if not 0 <= params.get("register_ratio", 0) < 1:
         problems.append("register_ratio must be at least 0 and below 1")
+    if not params.get("register_ops", REGISTER_OPS):
+        problems.append(f"register_ops must name at least one of {', '.join(REGISTER_OPS)}")
     if not params.get("linearizability_timeout", 1) > 0:
         problems.append("linearizability_timeout must be above 0")
     if not params["request_timeout"] > 0:

@@ -133,9 +133,7 @@ def tier() -> Tier:
     reports.mkdir(parents=True)
     inventory = derive_inventory(ROOT / "inventory" / "real.yml", work / "inventory.yml",
                                  cluster=CLUSTER, prefix=PREFIX, subnet=SUBNET, lb_port=LB_PORT,
-                                 faunadb_node_image=image["image"],
-                                 # The double does not serialize a compare-and-set.
-                                 **({"chaos_workload_registers": 0} if _other_image() else {}))
+                                 faunadb_node_image=image["image"])
     t = Tier(inventory, reports, work / "figures.json", image)
     t.record("system_under_test", image)
     confirm = f"faunadb_teardown_confirm={CLUSTER}"

@@ -1082,6 +1082,17 @@ class Node:
             return False
         return True
 
+    def linearize(self, deadline: Deadline) -> None:
+        """A window through the log for a linearized query (POST /linearized), as a
+        write takes one: it times out as a write does while the log cannot seal."""
+        self._log()  # no log replica at all: unavailable at once
+        mine = self.view.segment_of(self.host_id)
+        try:
+            self.log_window(0 if mine is None else mine, deadline)
+        except (LogBehind, NoQuorum):
+            log.warning("linearized query timed out: no window through the log")
+            raise timed_out(deadline.kind, deadline.seconds) from None
+
     def await_log_quorum(self, bound: float, gone=lambda: False) -> bool:
         """Wait (at most ``bound`` seconds) until every log segment has its
         majority answering; False if it never did, the node is stopping or

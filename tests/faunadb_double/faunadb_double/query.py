@@ -388,6 +388,18 @@ class Evaluator:
         return self.backend.new_id()
 
     # plumbing forms --------------------------------------------------------
+    def _f_if(self, expr, pos, env):
+        cond = self._arg(expr, "if", pos, env)
+        if not isinstance(cond, bool):
+            raise QueryError(400, "invalid argument", "Boolean expected.", (*pos, "if"))
+        branch = "then" if cond else "else"
+        return self.eval(expr.get(branch), (*pos, branch), env)
+
+    def _f_equals(self, expr, pos, env):
+        values = self._arg(expr, "equals", pos, env)
+        values = values if isinstance(values, list) else [values]
+        return all(v == values[0] for v in values[1:])
+
     def _f_do(self, expr, pos, env):
         result = None
         for i, step in enumerate(expr["do"] if isinstance(expr["do"], list) else [expr["do"]]):
@@ -467,6 +479,8 @@ _FORMS = {
     "select": {"select", "from", "default"},
     "new_id": {"new_id"},
     "do": {"do"},
+    "if": {"if", "then", "else"},
+    "equals": {"equals"},
     "let": {"let", "in"},
     "var": {"var"},
     "lambda": {"lambda", "expr"},

@@ -219,7 +219,8 @@ def test_workload_through_a_node_kill_then_every_acknowledged_write_is_there(clu
     assert after_kill and all(s["ok"] > 0 for s in after_kill), w["per_second"]
 
     # Progress was printed while it ran: several distinct lines with counts.
-    lines = {line for line in out.splitlines() if "(item=" in line and " requests answered, " in line}
+    lines = {line for line in out.splitlines()
+             if "(item=" in line and " requests answered, " in line}
     assert len(lines) >= 3, out[-4000:]
 
     v = verify["verification"]

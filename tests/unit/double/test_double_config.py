@@ -6,7 +6,7 @@ import subprocess
 import pytest
 from faunadb_double.config import ConfigError, load_config, parse_config
 from faunadb_double.config_keys import CORE_CONFIG_KEYS, KNOWN_KEYS
-from faunadb_double.testing import FAUNADB_BIN, REPO_ROOT, launcher_env
+from faunadb_double.testing import FAUNADB_BIN, REPO_ROOT, launcher_env, port_open
 
 # The source of the key list (shared docs, next to the repository on the
 # project's machines); the double carries a copy because it must not read it.
@@ -59,7 +59,16 @@ def test_server_starts_with_keys_it_does_not_act_on(make_node):
                      storage_memtable_size_mb=64, sstableDiskAccessMode="mmap",
                      health_check_timeout_ms=500, consensus_stall_restart_period_enable="true",
                      http_ssl_key_file="/nonexistent.pem")
-    node.start()  # admin port up: every key accepted
+    node.start()
+    assert node.process.poll() is None and port_open(node.address, 8444)
+
+
+def test_server_refuses_a_key_the_release_does_not_know(make_node):
+    # The same start, one key a release does not accept: it stops before the admin port.
+    node = make_node(log_level="INFO", storage_memtable_size_mbs=64)
+    with pytest.raises(AssertionError, match="server exited"):
+        node.start()
+    assert not port_open(node.address, 8444)
 
 
 def test_root_key_required():

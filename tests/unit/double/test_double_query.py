@@ -176,3 +176,35 @@ def test_objects_with_at_keys_round_trip(db):
 def test_encode_decode_inverse():
     value = {"r": DocRef("c", "1"), "list": [1, {"@x": 2}]}
     assert decode(encode(value)) == value
+
+
+def test_the_register_workload_queries_read_write_and_compare_and_set(db):
+    # The expressions module_utils/faunadb_workload.py's FaunaSession sends for registers.
+    db(q.create_collection({"name": "canary_registers"}))
+    ref = q.ref(q.collection("canary_registers"), "9")
+    value = q.if_(q.exists(ref), q.select(["data", "v"], q.get(ref)), None)
+
+    def write(v):
+        return q.if_(q.exists(ref), q.update(ref, {"data": {"v": v}}),
+                     q.create(ref, {"data": {"v": v}}))
+
+    def cas(expected, new):
+        return q.if_(q.equals(value, expected), q.do(write(new), True), False)
+
+    assert db(value)[0] is None
+    assert db(cas(None, 1))[0] is True and db(value)[0] == 1
+    assert db(cas(None, 2))[0] is False and db(value)[0] == 1  # no write when it differs
+    db(write(5))
+    assert db(value)[0] == 5 and db(cas(5, 6))[0] is True and db(value)[0] == 6
+
+
+def test_if_wants_a_boolean_and_evaluates_one_branch(db):
+    db(q.create_collection({"name": "canary"}))
+    ref = q.ref(CANARY, "1")
+    assert db(q.if_(False, q.create(ref, {"data": {}}), "no"))[0] == "no"
+    assert db(q.exists(ref))[0] is False  # the branch not taken wrote nothing
+    with pytest.raises(QueryError) as err:
+        db(q.if_(1, "a", "b"))
+    assert err.value.status == 400 and err.value.code == "invalid argument"
+    assert db(q.equals(1, 1, 1))[0] is True and db(q.equals([1], [1], [2]))[0] is False
+    assert db(q.equals("only"))[0] is True

@@ -66,7 +66,8 @@ def test_one_panel_is_a_png_wider_than_tall(tmp_path, capsys):
     assert stat.S_IMODE(dest.stat().st_mode) == 0o640
     assert sorted(os.listdir(tmp_path)) == ["run", "timeline.png"]  # no temp file left
     assert result["panels"] == [dict(journal=journal, scenario="kill_node", verdict="PASS",
-                                     seconds=40, phases=["kill"], heal=True, problem=None)]
+                                     seconds=40, phases=["kill"], heal=True, not_linearizable=[],
+                                     problem=None)]
 
 
 def test_three_journals_make_a_taller_image(tmp_path, capsys):
@@ -226,3 +227,28 @@ def test_a_failed_write_keeps_the_old_png_and_leaves_no_temp_file(tmp_path, caps
     assert result["msg"].startswith(f"Cannot draw the timeline into {dest}: OSError")
     assert dest.read_bytes() == b"old"
     assert sorted(os.listdir(tmp_path)) == ["run", "timeline.png"]
+
+
+def test_a_key_found_not_linearizable_is_marked_over_its_smallest_failing_window():
+    journal = full_journal()
+    journal["workload"]["linearizability"] = {"ok": False, "keys": {
+        "7001": {"linearizable": True, "operations": 40, "info": 0},
+        "7002": {"linearizable": False, "operations": 40, "info": 1,
+                 "window": {"start": 12.5, "end": 14.25, "ops": [3, 9]}},
+    }}
+    ax, _ = _panel_axes(journal)
+    marks = [p for p in ax.patches if p.get_hatch() == "xx"]
+    assert len(marks) == 1
+    x0 = marks[0].get_x()
+    assert (x0, x0 + marks[0].get_width()) == (12.5, 14.25)
+    assert "not linearizable\nkey 7002" in [t.get_text() for t in ax.texts]
+    assert tl.summary("/x/journal.json", journal, None)["not_linearizable"] == ["7002"]
+
+
+def test_linearizable_or_unchecked_registers_mark_nothing():
+    journal = full_journal()
+    journal["workload"]["linearizability"] = {"ok": True, "keys": {
+        "7001": {"linearizable": True}, "7002": {"linearizable": None, "gave_up": "timeout"}}}
+    ax, _ = _panel_axes(journal)
+    assert not [p for p in ax.patches if p.get_hatch() == "xx"]
+    assert tl.violations(journal) == [] and tl.violations({"workload": None}) == []

@@ -840,3 +840,22 @@ def test_a_stale_register_read_is_found_not_linearizable():
     assert checked["ok"] is False
     (result,) = checked["keys"].values()
     assert result["linearizable"] is False and result["window"]["ops"]
+
+
+def test_register_ops_choose_the_mix():
+    assert wl.register_mix() == (("read", 0.5), ("write", 0.25), ("cas", 0.25))
+    assert wl.register_mix(["write", "read"]) == (("read", 0.5), ("write", 0.5))
+    assert wl.register_mix(["cas"]) == (("cas", 1.0),)
+    w = wl.Workload(RegisterDB().session, run_id=RUN, rate=400, duration=0.5,
+                    max_requests=100000, max_in_flight=3, read_ratio=0.2, request_timeout=1.0,
+                    registers=2, register_ratio=0.6, register_ops=["read", "write"])
+    w.run()
+    fs = Counter(h["f"] for h in w.history)
+    assert fs["cas"] == 0 and fs["read"] > 10 and fs["write"] > 10
+    assert check_history(w.history, timeout_s=30)["ok"] is True
+
+
+def test_no_register_ops_is_refused_by_name(tmp_path, secret_file, capsys):
+    result = call_main(dict(base_args(tmp_path, secret_file), registers=2, register_ops=[]),
+                       capsys=capsys)
+    assert result["failed"] is True and "register_ops must name at least one of" in result["msg"]

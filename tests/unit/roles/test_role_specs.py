@@ -41,7 +41,9 @@ def test_specs_match_defaults(role):
                 f"{name}: spec default differs from defaults/main.yml"
             )
         if "choices" in spec and name in defaults and "{{" not in str(defaults[name]):
-            assert defaults[name] in spec["choices"], name
+            # A list option's choices are those of its elements.
+            values = defaults[name] if spec.get("type") == "list" else [defaults[name]]
+            assert all(v in spec["choices"] for v in values), name
 
 
 @pytest.mark.parametrize("role", ROLE_NAMES)
@@ -50,3 +52,13 @@ def test_variables_carry_the_role_prefix(role):
     prefix = "faunadb_" if role == "faunadb" else f"{role}_"
     for name in load(ROLES / role / "defaults" / "main.yml"):
         assert name.startswith(prefix), f"{role}: {name}"
+
+
+def test_the_node_role_knows_the_keys_a_release_accepts():
+    # faunadb_node_config is checked against this list before anything changes; the double
+    # holds the release's CoreConfig key list (checked against ../shared/docs where present).
+    from faunadb_double.config_keys import CORE_CONFIG_KEYS
+
+    known = load(ROLES / "faunadb_node" / "vars" / "main.yml")["faunadb_node_known_keys"]
+    assert len(known) == len(set(known)), "a key is listed twice"
+    assert set(known) == CORE_CONFIG_KEYS
