@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from faunadb_double.config_keys import CORE_CONFIG_KEYS
 
 ROLES = Path(__file__).resolve().parents[3] / "roles"
 ROLE_NAMES = sorted(p.name for p in ROLES.iterdir() if (p / "meta" / "argument_specs.yml").exists())
@@ -57,8 +58,6 @@ def test_variables_carry_the_role_prefix(role):
 def test_the_node_role_knows_the_keys_a_release_accepts():
     # faunadb_node_config is checked against this list before anything changes; the double
     # holds the release's CoreConfig key list (checked against ../shared/docs where present).
-    from faunadb_double.config_keys import CORE_CONFIG_KEYS
-
     known = load(ROLES / "faunadb_node" / "vars" / "main.yml")["faunadb_node_known_keys"]
     assert len(known) == len(set(known)), "a key is listed twice"
     assert set(known) == CORE_CONFIG_KEYS
