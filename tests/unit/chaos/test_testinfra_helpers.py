@@ -99,3 +99,36 @@ def test_a_skew_the_node_never_shows_fails_after_the_settle_time(monkeypatch):
     with pytest.raises(AssertionError, match=r"is \+0\.0 s from now, expected \+300 s"):
         fault.check_skewed(_skewed_node(), {}, None, None, lambda *a: None)
     assert 2 <= len(calls) <= fault.SKEW_SETTLE_SECONDS + 1
+
+
+_CONFTEST = _PATH.with_name("conftest.py")
+_CSPEC = importlib.util.spec_from_file_location("chaos_testinfra_conftest", _CONFTEST)
+conftest = importlib.util.module_from_spec(_CSPEC)
+_CSPEC.loader.exec_module(conftest)
+
+
+def test_the_checks_docker_client_is_the_modules_with_tls_from_dockers_variables(
+        monkeypatch, tmp_path):
+    executor = conftest._executor()
+    seen = []
+
+    class Client:
+        def __init__(self, **kwargs):
+            seen.append(kwargs)
+
+        def close(self):
+            pass
+
+    (tmp_path / "ca.pem").write_text("x")
+    monkeypatch.setattr(executor.docker, "DockerClient", Client)
+    monkeypatch.setenv("DOCKER_TLS_VERIFY", "1")
+    monkeypatch.setenv("DOCKER_CERT_PATH", str(tmp_path))
+    gen = conftest.docker_clients.__wrapped__()
+    get = next(gen)
+    assert get("tcp://engine-b:2376") is get("tcp://engine-b:2376")  # made once per engine
+    (made,) = seen
+    assert made["base_url"] == "tcp://engine-b:2376"
+    assert (made["tls"].verify, made["tls"].ca_cert) == (True, str(tmp_path / "ca.pem"))
+    monkeypatch.delenv("DOCKER_TLS_VERIFY")
+    get("unix:///var/run/docker.sock")
+    assert seen[1]["tls"] is False  # a plain engine without Docker's TLS variables

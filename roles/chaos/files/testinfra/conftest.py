@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -81,17 +82,33 @@ def checks(request):
     return request.config.chaos_checks
 
 
+def _executor():
+    """The project's module_utils/faunadb_executor.py, imported as Ansible would (the
+    modules' Docker client factory: TLS from Docker's variables, ssh://)."""
+    import ansible.module_utils  # noqa: PLC0415 - only container mode needs it
+
+    module_utils = str(Path(__file__).resolve().parents[4] / "module_utils")
+    if module_utils not in ansible.module_utils.__path__:
+        ansible.module_utils.__path__.append(module_utils)
+    from ansible.module_utils import faunadb_executor  # noqa: PLC0415
+
+    return faunadb_executor
+
+
 @pytest.fixture(scope="session")
 def docker_clients():
-    """docker_host -> a Docker client (the Docker API from the controller), made once."""
+    """docker_host -> a Docker client (the Docker API from the controller), made once, the
+    way the modules make theirs; TLS settings from DOCKER_TLS, DOCKER_TLS_VERIFY and
+    DOCKER_CERT_PATH, as the modules' options fall back to them."""
     made = {}
 
     def get(docker_host):
-        import docker  # noqa: PLC0415 - only container mode needs it
-
-        key = docker_host or "unix:///var/run/docker.sock"
+        executor = _executor()
+        settings = executor.docker_settings_from_env()
+        key = docker_host or settings["docker_host"] or executor.DEFAULT_DOCKER_HOST
         if key not in made:
-            made[key] = docker.DockerClient(base_url=key, timeout=DOCKER_TIMEOUT_SECONDS)
+            made[key] = executor.docker_client(key, timeout=DOCKER_TIMEOUT_SECONDS,
+                                               tls=executor.tls_config(settings))
         return made[key]
 
     yield get
