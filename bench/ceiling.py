@@ -21,17 +21,14 @@ import time
 import warnings
 from collections import Counter
 
-import ansible.module_utils
-from benchlib import ROOT, Table
+from benchlib import Table, module_util
 from driver import make_client
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # the driver warns about FQL v4 on import
     from faunadb import query as q
 
-if str(ROOT / "module_utils") not in ansible.module_utils.__path__:
-    ansible.module_utils.__path__.append(str(ROOT / "module_utils"))
-from ansible.module_utils import faunadb_workload  # noqa: E402
+faunadb_workload = module_util("faunadb_workload")
 
 # Every POST (a create, the only request either client sends here) gets a create's answer.
 STUB = r"""

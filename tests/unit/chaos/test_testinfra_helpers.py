@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import email.utils
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
 
 _PATH = Path(__file__).resolve().parents[3] / "roles/chaos/files/testinfra/test_fault.py"
+# As pytest does for the checks themselves: their folder is importable (project.py).
+if str(_PATH.parent) not in sys.path:
+    sys.path.insert(0, str(_PATH.parent))
 _SPEC = importlib.util.spec_from_file_location("chaos_testinfra_fault", _PATH)
 fault = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(fault)
@@ -109,7 +113,7 @@ _CSPEC.loader.exec_module(conftest)
 
 def test_the_checks_docker_client_is_the_modules_with_tls_from_dockers_variables(
         monkeypatch, tmp_path):
-    executor = conftest._executor()
+    executor = conftest.module_util("faunadb_executor")
     seen = []
 
     class Client:

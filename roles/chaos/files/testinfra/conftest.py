@@ -9,9 +9,9 @@ import json
 import os
 import signal
 import sys
-from pathlib import Path
 
 import pytest
+from project import module_util
 
 # Each check is bounded (SIGALRM fails it); the whole run too (the process exits, so the
 # role's own timeout never has to leave a pytest behind).
@@ -82,19 +82,6 @@ def checks(request):
     return request.config.chaos_checks
 
 
-def _executor():
-    """The project's module_utils/faunadb_executor.py, imported as Ansible would (the
-    modules' Docker client factory: TLS from Docker's variables, ssh://)."""
-    import ansible.module_utils  # noqa: PLC0415 - only container mode needs it
-
-    module_utils = str(Path(__file__).resolve().parents[4] / "module_utils")
-    if module_utils not in ansible.module_utils.__path__:
-        ansible.module_utils.__path__.append(module_utils)
-    from ansible.module_utils import faunadb_executor  # noqa: PLC0415
-
-    return faunadb_executor
-
-
 @pytest.fixture(scope="session")
 def docker_clients():
     """docker_host -> a Docker client (the Docker API from the controller), made once, the
@@ -103,7 +90,7 @@ def docker_clients():
     made = {}
 
     def get(docker_host):
-        executor = _executor()
+        executor = module_util("faunadb_executor")
         settings = executor.docker_settings_from_env()
         key = docker_host or settings["docker_host"] or executor.DEFAULT_DOCKER_HOST
         if key not in made:
