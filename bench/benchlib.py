@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import math
 import os
 import re
 import statistics
@@ -34,11 +33,15 @@ SMOKE_INVENTORY = "bench/inventory_small.yml"
 
 
 def pct(values: list[float], p: float) -> float | None:
-    """Nearest-rank percentile (with few samples, p99 is close to the maximum)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+    """Nearest-rank percentile, the chaos workload's (with few samples, p99 is the maximum)."""
+    return module_util("faunadb_workload").percentile(values, p)
+
+
+def make_client(target: tuple[str, int], key: str, timeout: float):
+    """The driver's client exactly as the chaos workload makes it (its timeouts, one
+    connection, no version lookup): the benchmarks measure as a client would."""
+    return module_util("faunadb_workload").driver_client(
+        f"http://{target[0]}:{target[1]}", key, timeout)
 
 
 def spread(values: list) -> tuple | None:

@@ -21,8 +21,7 @@ import time
 import warnings
 from collections import Counter
 
-from benchlib import Table, module_util
-from driver import make_client
+from benchlib import Table, make_client, module_util
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # the driver warns about FQL v4 on import

@@ -21,7 +21,7 @@ BODY_LIMIT = 65536
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: PLR0917
         return None  # a ping that redirects is an answer, not a place to go
 
 
