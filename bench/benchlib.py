@@ -8,15 +8,13 @@ whether the measurement could be made, not about the goals).
 
 from __future__ import annotations
 
+import importlib
 import json
-import math
 import os
 import re
 import statistics
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,11 +33,15 @@ SMOKE_INVENTORY = "bench/inventory_small.yml"
 
 
 def pct(values: list[float], p: float) -> float | None:
-    """Nearest-rank percentile (with few samples, p99 is close to the maximum)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+    """Nearest-rank percentile, the chaos workload's (with few samples, p99 is the maximum)."""
+    return module_util("faunadb_workload").percentile(values, p)
+
+
+def make_client(target: tuple[str, int], key: str, timeout: float):
+    """The driver's client exactly as the chaos workload makes it (its timeouts, one
+    connection, no version lookup): the benchmarks measure as a client would."""
+    return module_util("faunadb_workload").driver_client(
+        f"http://{target[0]}:{target[1]}", key, timeout)
 
 
 def spread(values: list) -> tuple | None:
@@ -181,13 +183,19 @@ def read_inventory(inventory: str) -> Cluster:
     return Cluster(name, lb, nodes, key_file, inventory)
 
 
+def module_util(name: str):
+    """The project's module_utils/NAME.py, imported as Ansible imports it."""
+    import ansible.module_utils  # noqa: PLC0415 - only benchmarks that need one pay for it
+
+    if str(ROOT / "module_utils") not in ansible.module_utils.__path__:
+        ansible.module_utils.__path__.append(str(ROOT / "module_utils"))
+    return importlib.import_module(f"ansible.module_utils.{name}")
+
+
 def lb_answers(lb: tuple[str, int], scope: str = "write") -> bool:
-    url = f"http://{lb[0]}:{lb[1]}/ping?scope={scope}"
-    try:
-        with urllib.request.urlopen(url, timeout=3) as resp:  # noqa: S310 - http on loopback
-            return resp.status == 200
-    except (OSError, urllib.error.URLError):
-        return False
+    ping = module_util("faunadb_ping")
+    status, *_ = ping.get(ping.ping_url(f"http://{lb[0]}:{lb[1]}", scope), 3)
+    return status == 200
 
 
 # -- results -----------------------------------------------------------------------------

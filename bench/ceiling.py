@@ -21,17 +21,13 @@ import time
 import warnings
 from collections import Counter
 
-import ansible.module_utils
-from benchlib import ROOT, Table
-from driver import make_client
+from benchlib import Table, make_client, module_util
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # the driver warns about FQL v4 on import
     from faunadb import query as q
 
-if str(ROOT / "module_utils") not in ansible.module_utils.__path__:
-    ansible.module_utils.__path__.append(str(ROOT / "module_utils"))
-from ansible.module_utils import faunadb_workload  # noqa: E402
+faunadb_workload = module_util("faunadb_workload")
 
 # Every POST (a create, the only request either client sends here) gets a create's answer.
 STUB = r"""

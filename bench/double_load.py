@@ -53,6 +53,8 @@ from benchlib import (
     fmt,
     lb_answers,
     machine,
+    make_client,
+    module_util,
     pct,
     playbook,
     read_inventory,
@@ -60,13 +62,12 @@ from benchlib import (
     teardown,
     utc_stamp,
 )
-from driver import make_client
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # the driver warns about FQL v4 on import
     from faunadb import query as q
     from faunadb.client import FaunaClient
-    from faunadb.errors import BadRequest, FaunaError, NotFound, UnavailableError
+    from faunadb.errors import BadRequest, FaunaError, NotFound
 
 COLLECTION = "bench"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -94,19 +95,9 @@ class Write:
 
 
 def classify(exc: Exception) -> tuple[str, str]:
-    if isinstance(exc, UnavailableError):
-        return "unavailable", f"503 {exc}"
-    if isinstance(exc, requests.exceptions.Timeout):
-        return "timeout", type(exc).__name__
-    if isinstance(exc, BadRequest) and any(e.code == "instance already exists"
-                                           for e in exc.errors):
-        return "duplicate", str(exc)  # the id was sent once: someone replayed it
-    if isinstance(exc, FaunaError) and exc.request_result is not None:
-        status = exc.request_result.status_code
-        if status == 504:  # nginx gave up waiting (its read timeout)
-            return "timeout", "504 from the load balancer"
-        return "other", f"{status} {exc}"
-    return "other", f"{type(exc).__name__}: {exc}"
+    """(outcome, detail) of a failed create, as the chaos workload classifies one."""
+    wl = module_util("faunadb_workload")
+    return wl.classify(wl.WRITE, exc)
 
 
 @dataclass

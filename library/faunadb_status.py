@@ -237,9 +237,9 @@ commands:
 """
 
 import time
-from urllib.error import HTTPError
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
+from ansible.module_utils import faunadb_ping
 from ansible.module_utils.faunadb_admin import AdminCommandError, run_module
 from ansible.module_utils.faunadb_common import (
     FaunaDBError,
@@ -248,7 +248,6 @@ from ansible.module_utils.faunadb_common import (
 from ansible.module_utils.faunadb_executor import ExecutorError
 from ansible.module_utils.faunadb_parse import ParseError, replica_types, summarize
 from ansible.module_utils.faunadb_plan import healthy_problems
-from ansible.module_utils.urls import open_url
 
 ARGUMENT_SPEC = faunadb_argument_spec(
     dict(
@@ -350,11 +349,8 @@ def check_healthy(params, admin):
 def ping_url(params):
     if params["ping_url"]:
         return params["ping_url"]
-    query = {"scope": params["ping_scope"]}
-    if params["ping_server_timeout"]:
-        query["timeout"] = params["ping_server_timeout"]
-    scheme, host, port = params["ping_scheme"], params["ping_host"], params["ping_port"]
-    return f"{scheme}://{host}:{port}/ping?{urlencode(query)}"
+    base = f"{params['ping_scheme']}://{params['ping_host']}:{params['ping_port']}"
+    return faunadb_ping.ping_url(base, params["ping_scope"], params["ping_server_timeout"])
 
 
 # An HTTP/1.0 GET with bash's /dev/tcp: no curl or Python needed in the
@@ -389,16 +385,11 @@ def _get_on_node(admin, url, timeout):
 
 def _get_here(params, url):
     """GET url from where the module runs: (status, body), error statuses included."""
-    try:
-        response = open_url(
-            url,
-            method="GET",
-            timeout=params["ping_timeout"],
-            validate_certs=params["validate_certs"],
-        )
-        return response.getcode(), response.read()
-    except HTTPError as exc:
-        return exc.code, exc.read() if hasattr(exc, "read") else b""
+    status, error, body, _, _ = faunadb_ping.get(url, params["ping_timeout"],
+                                                 params["validate_certs"])
+    if status is None:
+        raise ConnectionError(str(error))
+    return status, body
 
 
 def check_ping(params, admin):

@@ -24,9 +24,9 @@ DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 def faunadb_argument_spec(extra=None):
     """Return the connection options every faunadb_* module accepts, merged with extra.
 
-    The documentation of these options is repeated in each module (library/
-    is not a collection, so there is no doc fragment); a unit test keeps the
-    two in step.
+    Their documentation is the doc fragment plugins/doc_fragments/faunadb.py
+    (extends_documentation_fragment: faunadb); a unit test keeps the two in
+    step.
     """
     spec = dict(
         executor=dict(type="str", default="local", choices=["local", "docker"]),

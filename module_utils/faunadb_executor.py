@@ -220,31 +220,14 @@ class DockerExecutor(Executor):
 
     def _get_client(self):
         if self._client is None:
-            try:
-                self._client = docker.DockerClient(
-                    base_url=self.docker_host,
-                    timeout=self.timeout,
-                    tls=self.tls or False,
-                    use_ssh_client=self.use_ssh_client,
-                )
-            except Exception as exc:
-                # Building the client connects nowhere yet (except ssh://): what
-                # fails here is the address or its settings, or the ssh:// link.
-                if _is_transport_error(exc) and not _is_setting_error(exc):
-                    raise self._unreachable(exc) from None
-                raise ExecutorError(
-                    f"Cannot use the Docker engine at {self.docker_host}: {exc}",
-                    "config",
-                    docker_host=self.docker_host,
-                ) from None
+            self._client = docker_client(
+                self.docker_host, timeout=self.timeout, tls=self.tls,
+                use_ssh_client=self.use_ssh_client,
+            )  # fmt: skip
         return self._client
 
     def _unreachable(self, exc):
-        return ExecutorError(
-            f"Cannot reach the Docker engine at {self.docker_host}: {exc}",
-            "unreachable",
-            docker_host=self.docker_host,
-        )
+        return _unreachable(self.docker_host, exc)
 
     def _get_container(self, running=True):
         if self._container is not None:
@@ -381,6 +364,47 @@ class DockerExecutor(Executor):
             api.timeout = previous
 
 
+def docker_client(docker_host=None, *, timeout=180, tls=None, use_ssh_client=False):
+    """A Docker client for an engine: unix://, tcp:// (with tls, a docker.tls.TLSConfig from
+    tls_config) or ssh://. Every module and the chaos role's testinfra checks use this one;
+    ExecutorError (kind config or unreachable) when it cannot be made."""
+    docker_host = docker_host or DEFAULT_DOCKER_HOST
+    try:
+        return docker.DockerClient(
+            base_url=docker_host, timeout=timeout, tls=tls or False,
+            use_ssh_client=use_ssh_client,
+        )  # fmt: skip
+    except Exception as exc:
+        # Building the client connects nowhere yet (except ssh://): what fails
+        # here is the address or its settings, or the ssh:// link.
+        if _is_transport_error(exc) and not _is_setting_error(exc):
+            raise _unreachable(docker_host, exc) from None
+        raise ExecutorError(
+            f"Cannot use the Docker engine at {docker_host}: {exc}", "config",
+            docker_host=docker_host,
+        ) from None
+
+
+def _unreachable(docker_host, exc):
+    return ExecutorError(
+        f"Cannot reach the Docker engine at {docker_host}: {exc}", "unreachable",
+        docker_host=docker_host,
+    )  # fmt: skip
+
+
+def docker_settings_from_env(environ=None):
+    """The docker_* settings from Docker's own variables (DOCKER_HOST, DOCKER_TLS,
+    DOCKER_TLS_VERIFY, DOCKER_CERT_PATH), as the modules' options fall back to them: for
+    callers without module options."""
+    environ = os.environ if environ is None else environ
+
+    def flag(name):
+        return environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+    return {"docker_host": environ.get("DOCKER_HOST") or None, "docker_tls": flag("DOCKER_TLS"),
+            "docker_validate_certs": flag("DOCKER_TLS_VERIFY")}
+
+
 def _is_transport_error(exc):
     # The SDK lets requests/urllib3 exceptions (ConnectionError, ReadTimeout)
     # through unwrapped; to the user they all mean "engine unreachable".
@@ -409,7 +433,7 @@ def _text(data):
     return data
 
 
-def _tls_config(params):
+def tls_config(params):
     """docker.tls.TLSConfig from the docker_tls* options, or None for a plain engine."""
     verify = bool(params.get("docker_validate_certs"))
     if not (params.get("docker_tls") or verify):
@@ -447,7 +471,7 @@ def make_executor(module):
             params["container"],
             docker_host=params.get("docker_host"),
             timeout=params.get("docker_timeout") or 180,
-            tls=_tls_config(params),
+            tls=tls_config(params),
             use_ssh_client=bool(params.get("docker_use_ssh_client")),
         )
     return LocalExecutor()

@@ -468,6 +468,25 @@ if HAS_FAUNADB:
             client is made (a hang when offline). It is no part of a query: skip it."""
 
 
+def driver_client(url, secret, request_timeout, *, validate_certs=True, last_txn_time=None):
+    """The driver's client as the workload (and the benchmarks) use it: one connection,
+    X-Query-Timeout (the server's deadline) and a client-side timeout a little longer on
+    every request, no version lookup."""
+    scheme, host, port = parse_url(url)
+    kwargs = {"last_txn_time": last_txn_time} if last_txn_time is not None else {}
+    client = _Client(secret=secret, domain=host, port=port, scheme=scheme,
+                     timeout=request_timeout, query_timeout_ms=max(1, int(request_timeout * 1000)),
+                     pool_connections=1, pool_maxsize=1, **kwargs)
+    timeout = (min(CONNECT_TIMEOUT_S, request_timeout), request_timeout + ANSWER_GRACE_S)
+    adapter = _TimeoutAdapter(timeout, pool_connections=1, pool_maxsize=1)
+    client.session.mount("http://", adapter)
+    client.session.mount("https://", adapter)
+    client.session.verify = validate_certs
+    if not validate_certs:  # said once in the docs, not once per request on stderr
+        warnings.filterwarnings("ignore", category=InsecureRequestWarning)
+    return client
+
+
 class FaunaSession:
     """One client (its own connection) and the collection the workload writes to.
 
@@ -480,19 +499,8 @@ class FaunaSession:
 
     def __init__(self, url, secret, collection, request_timeout, *, validate_certs=True,
                  last_txn_time=None):
-        scheme, host, port = parse_url(url)
-        kwargs = {"last_txn_time": last_txn_time} if last_txn_time is not None else {}
-        self.client = _Client(secret=secret, domain=host, port=port, scheme=scheme,
-                              timeout=request_timeout,
-                              query_timeout_ms=max(1, int(request_timeout * 1000)),
-                              pool_connections=1, pool_maxsize=1, **kwargs)
-        timeout = (min(CONNECT_TIMEOUT_S, request_timeout), request_timeout + ANSWER_GRACE_S)
-        adapter = _TimeoutAdapter(timeout, pool_connections=1, pool_maxsize=1)
-        self.client.session.mount("http://", adapter)
-        self.client.session.mount("https://", adapter)
-        self.client.session.verify = validate_certs
-        if not validate_certs:  # said once in the docs, not once per request on stderr
-            warnings.filterwarnings("ignore", category=InsecureRequestWarning)
+        self.client = driver_client(url, secret, request_timeout, validate_certs=validate_certs,
+                                    last_txn_time=last_txn_time)
         self.collection = collection
 
     def _ref(self, ident):

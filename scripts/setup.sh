@@ -84,5 +84,7 @@ fi
 
 # --- images ------------------------------------------------------------------
 step "images"
-# The systemd "VM" image too: the molecule service scenario needs it.
-"$venv/bin/ansible-playbook" playbooks/docker_hosts.yml -e faunadb_vm_image_wanted=true
+# What the default inventory needs (base, load balancer, the test double). The
+# systemd "VM" image only the molecule service scenario needs: `make molecule`
+# builds it, or FAUNADB_VM_IMAGE=true here.
+"$venv/bin/ansible-playbook" playbooks/docker_hosts.yml -e "faunadb_vm_image_wanted=${FAUNADB_VM_IMAGE:-false}"

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import email.utils
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
 
 _PATH = Path(__file__).resolve().parents[3] / "roles/chaos/files/testinfra/test_fault.py"
+# As pytest does for the checks themselves: their folder is importable (project.py).
+if str(_PATH.parent) not in sys.path:
+    sys.path.insert(0, str(_PATH.parent))
 _SPEC = importlib.util.spec_from_file_location("chaos_testinfra_fault", _PATH)
 fault = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(fault)
@@ -99,3 +103,36 @@ def test_a_skew_the_node_never_shows_fails_after_the_settle_time(monkeypatch):
     with pytest.raises(AssertionError, match=r"is \+0\.0 s from now, expected \+300 s"):
         fault.check_skewed(_skewed_node(), {}, None, None, lambda *a: None)
     assert 2 <= len(calls) <= fault.SKEW_SETTLE_SECONDS + 1
+
+
+_CONFTEST = _PATH.with_name("conftest.py")
+_CSPEC = importlib.util.spec_from_file_location("chaos_testinfra_conftest", _CONFTEST)
+conftest = importlib.util.module_from_spec(_CSPEC)
+_CSPEC.loader.exec_module(conftest)
+
+
+def test_the_checks_docker_client_is_the_modules_with_tls_from_dockers_variables(
+        monkeypatch, tmp_path):
+    executor = conftest.module_util("faunadb_executor")
+    seen = []
+
+    class Client:
+        def __init__(self, **kwargs):
+            seen.append(kwargs)
+
+        def close(self):
+            pass
+
+    (tmp_path / "ca.pem").write_text("x")
+    monkeypatch.setattr(executor.docker, "DockerClient", Client)
+    monkeypatch.setenv("DOCKER_TLS_VERIFY", "1")
+    monkeypatch.setenv("DOCKER_CERT_PATH", str(tmp_path))
+    gen = conftest.docker_clients.__wrapped__()
+    get = next(gen)
+    assert get("tcp://engine-b:2376") is get("tcp://engine-b:2376")  # made once per engine
+    (made,) = seen
+    assert made["base_url"] == "tcp://engine-b:2376"
+    assert (made["tls"].verify, made["tls"].ca_cert) == (True, str(tmp_path / "ca.pem"))
+    monkeypatch.delenv("DOCKER_TLS_VERIFY")
+    get("unix:///var/run/docker.sock")
+    assert seen[1]["tls"] is False  # a plain engine without Docker's TLS variables

@@ -11,6 +11,7 @@ import signal
 import sys
 
 import pytest
+from project import module_util
 
 # Each check is bounded (SIGALRM fails it); the whole run too (the process exits, so the
 # role's own timeout never has to leave a pytest behind).
@@ -83,15 +84,18 @@ def checks(request):
 
 @pytest.fixture(scope="session")
 def docker_clients():
-    """docker_host -> a Docker client (the Docker API from the controller), made once."""
+    """docker_host -> a Docker client (the Docker API from the controller), made once, the
+    way the modules make theirs; TLS settings from DOCKER_TLS, DOCKER_TLS_VERIFY and
+    DOCKER_CERT_PATH, as the modules' options fall back to them."""
     made = {}
 
     def get(docker_host):
-        import docker  # noqa: PLC0415 - only container mode needs it
-
-        key = docker_host or "unix:///var/run/docker.sock"
+        executor = module_util("faunadb_executor")
+        settings = executor.docker_settings_from_env()
+        key = docker_host or settings["docker_host"] or executor.DEFAULT_DOCKER_HOST
         if key not in made:
-            made[key] = docker.DockerClient(base_url=key, timeout=DOCKER_TIMEOUT_SECONDS)
+            made[key] = executor.docker_client(key, timeout=DOCKER_TIMEOUT_SECONDS,
+                                               tls=executor.tls_config(settings))
         return made[key]
 
     yield get
