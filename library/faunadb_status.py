@@ -407,18 +407,12 @@ def check_ping(params, admin):
         raise
     except Exception as exc:  # connection refused, timeouts, DNS: the node is not up yet
         raise NotYet(f"{url}: {exc}", ping=dict(url=url, status=None, body=None)) from None
-    ping = dict(url=url, status=code, body=_text(body))
+    ping = dict(url=url, status=code, body=body)
     if code >= 400:
-        raise NotYet(f"{url} answered HTTP {code}: {_text(body).strip()}", ping=ping)
+        raise NotYet(f"{url} answered HTTP {code}: {body.strip()}", ping=ping)
     if code != 200:
         raise NotYet(f"{url} answered HTTP {code}", ping=ping)
     return dict(ping=ping)
-
-
-def _text(data):
-    if isinstance(data, bytes):
-        return data.decode("utf-8", errors="replace")
-    return data or ""
 
 
 CHECKS = dict(

@@ -166,9 +166,10 @@ def draw_panel(ax, path, journal, problem):
     rows = per_second(journal)
     spans = phases(journal)
     heal = heal_window(journal)
+    bad = violations(journal)
     scenario, verdict = scenario_of(path, journal), verdict_of(journal)
     ends = [r["t"] + 1 for r in rows] + [s[3] for s in spans] + [s[4] for s in spans if s[4]]
-    ends += [v[2] for v in violations(journal)]
+    ends += [v[2] for v in bad]
     if heal:
         ends += [x for x in heal if x is not None]
     x_max = max(ends + [10.0])
@@ -187,7 +188,6 @@ def draw_panel(ax, path, journal, problem):
                    edgecolor="0.55", hatch="///", alpha=0.6, zorder=0, linewidth=0)
         labels.append((heal[0], "heal" if heal[1] is not None else "heal (not finished)"))
         handles.append(Patch(facecolor="0.88", edgecolor="0.55", hatch="///", label="heal"))
-    bad = violations(journal)
     for key, start, end in bad:
         # At least a fifth of a second wide, so that a window of one instant still shows.
         ax.axvspan(start, max(end, start + 0.2), facecolor="none", edgecolor=FAILED_COLOUR,

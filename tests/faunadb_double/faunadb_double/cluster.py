@@ -1073,24 +1073,21 @@ class Node:
         deadline = Deadline(max(0.001, timeout))
         if not self.log_quorum(timeout):
             return False
-        view = self.view
         try:
-            self._log()
-            mine = view.segment_of(self.host_id)
-            self.log_window(0 if mine is None else mine, deadline)
-        except (NoQuorum, QueryError):
+            self.linearize(deadline)
+        except QueryError:
             return False
         return True
 
     def linearize(self, deadline: Deadline) -> None:
-        """A window through the log for a linearized query (POST /linearized), as a
-        write takes one: it times out as a write does while the log cannot seal."""
+        """A window through the log for a linearized query (POST /linearized, a write
+        ping), as a write takes one: it times out as a write does while the log cannot
+        seal."""
         self._log()  # no log replica at all: unavailable at once
         mine = self.view.segment_of(self.host_id)
         try:
             self.log_window(0 if mine is None else mine, deadline)
         except (LogBehind, NoQuorum):
-            log.warning("linearized query timed out: no window through the log")
             raise timed_out(deadline.kind, deadline.seconds) from None
 
     def await_log_quorum(self, bound: float, gone=lambda: False) -> bool:

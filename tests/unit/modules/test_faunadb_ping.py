@@ -3,36 +3,10 @@
 from __future__ import annotations
 
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from ansible.module_utils import faunadb_ping
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):  # noqa: N802
-        code, body = {"/ok": (200, b'{"resource":"Scope write is OK"}'),
-                      "/busy": (503, b'{"errors":[{"code":"time out"}]}'),
-                      "/moved": (302, b"")}[self.path.split("?")[0]]
-        self.send_response(code)
-        if code == 302:
-            self.send_header("Location", "/ok")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-@pytest.fixture
-def base():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+from test_faunadb_workload_pings import ping_stub  # noqa: F401 - the fixture
 
 
 def test_ping_url():
@@ -43,7 +17,11 @@ def test_ping_url():
         faunadb_ping.ping_url("http://lb:8443", "everything")
 
 
-def test_an_answer_with_any_status_is_returned_with_its_body(base):
+def test_an_answer_with_any_status_is_returned_with_its_body(ping_stub):  # noqa: F811
+    base, stub = ping_stub
+    stub.answers = {0: (200, '{"resource":"Scope write is OK"}'),
+                    1: (503, '{"errors":[{"code":"time out"}]}'),
+                    2: (302, "", {"Location": "/ok"})}
     status, headers, body, sent, received = faunadb_ping.get(f"{base}/ok", 5)
     assert (status, body) == (200, '{"resource":"Scope write is OK"}')
     assert headers["Content-Length"] == str(len(body)) and sent <= received
@@ -51,6 +29,7 @@ def test_an_answer_with_any_status_is_returned_with_its_body(base):
     assert (status, body) == (503, '{"errors":[{"code":"time out"}]}')
     # A redirect is the answer itself, not followed.
     assert faunadb_ping.get(f"{base}/moved", 5)[0] == 302
+    assert len(stub.seen) == 3
 
 
 def test_no_answer_is_status_none_with_the_reason():

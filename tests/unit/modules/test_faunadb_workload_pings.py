@@ -113,7 +113,7 @@ def test_a_long_error_is_cut_short():
 class _PingStub(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     seen = []
-    answers = {}  # ping number -> (status, body) instead of 200
+    answers = {}  # ping number -> (status, body[, headers]) instead of 200
     delay = 0.0
 
     def log_message(self, *args):
@@ -123,10 +123,12 @@ class _PingStub(BaseHTTPRequestHandler):
         cls = type(self)
         cls.seen.append((self.path, dict(self.headers)))
         time.sleep(cls.delay)
-        status, body = cls.answers.get(len(cls.seen) - 1,
-                                       (200, '{ "resource": "Scope write is OK" }'))
+        status, body, *headers = cls.answers.get(len(cls.seen) - 1,
+                                                 (200, '{ "resource": "Scope write is OK" }'))
         payload = body.encode()
         self.send_response(status)
+        for name, value in (headers[0] if headers else {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json;charset=utf-8")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()

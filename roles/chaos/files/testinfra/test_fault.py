@@ -228,8 +228,7 @@ def check_skewed(node, checks, docker_clients, hosts, record_property):
             if settled or time.monotonic() >= deadline:
                 break
             time.sleep(0.5)
-        if date is not None:
-            error = skew_error(date, sent, received, offset)
+        if error is not None:
             record_property("date_header", "present")
             record_property("skew_seen_seconds", round(error + offset, 1))
             assert abs(error) <= DATE_TOLERANCE_SECONDS, (
