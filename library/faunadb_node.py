@@ -358,20 +358,25 @@ from ansible.module_utils.faunadb_common import (
     faunadb_argument_spec,
 )
 from ansible.module_utils.faunadb_executor import check_file_specs, files_option, files_to_write
+from ansible.module_utils.faunadb_node_parse import DEFAULT_FAKETIME_FILE, parse_offset
+from ansible.module_utils.faunadb_node_plan import STATES, run_operation
+from ansible.module_utils.faunadb_node_rules import (
+    DEFAULT_CUT_OFF_PORTS,
+    validate_peers,
+    validate_ports,
+)
 
 ARGUMENT_SPEC = faunadb_argument_spec(
     dict(
-        state=dict(type="str", default="probe", choices=list(faunadb_node_ops.STATES)),
+        state=dict(type="str", default="probe", choices=list(STATES)),
         offset=dict(type="str"),
-        faketime_file=dict(type="str", default=faunadb_node_ops.DEFAULT_FAKETIME_FILE),
+        faketime_file=dict(type="str", default=DEFAULT_FAKETIME_FILE),
         network=dict(type="str"),
         address=dict(type="str"),
         stop_timeout=dict(type="int"),
         service=dict(type="str", default="faunadb"),
         peers=dict(type="list", elements="str", default=[]),
-        cut_off_ports=dict(
-            type="list", elements="int", default=list(faunadb_node_ops.DEFAULT_CUT_OFF_PORTS)
-        ),
+        cut_off_ports=dict(type="list", elements="int", default=list(DEFAULT_CUT_OFF_PORTS)),
         files=files_option(),
     )
 )
@@ -382,7 +387,7 @@ REQUIRED_IF = [("state", "skewed", ["offset"])]
 def validate(params):
     """Everything the options alone can tell, before the node is even read."""
     state, docker = params["state"], params["executor"] == "docker"
-    offset = faunadb_node_ops.parse_offset(params["offset"]) if state == "skewed" else None
+    offset = parse_offset(params["offset"]) if state == "skewed" else None
     if not params["faketime_file"].startswith("/"):
         raise FaunaDBError(f"faketime_file must be an absolute path, got {params['faketime_file']}")
     if params["files"]:
@@ -393,7 +398,7 @@ def validate(params):
         if state in ("cut_off", "restored") and not params["network"]:
             raise FaunaDBError(f"state={state} in container mode needs network")
         if params["address"]:
-            address = faunadb_node_ops.validate_peers([params["address"]])[0]
+            address = validate_peers([params["address"]])[0]
             if address.version != 4:
                 raise FaunaDBError(f"address must be an IPv4 address, got {params['address']}")
         elif state == "restored" or (state == "healed" and params["network"]):
@@ -404,8 +409,8 @@ def validate(params):
         if params["stop_timeout"] is not None and params["stop_timeout"] < 0:
             raise FaunaDBError("stop_timeout must be 0 or more seconds")
     else:
-        faunadb_node_ops.validate_peers(params["peers"])
-        faunadb_node_ops.validate_ports(params["cut_off_ports"])
+        validate_peers(params["peers"])
+        validate_ports(params["cut_off_ports"])
         if state == "cut_off" and not params["peers"]:
             raise FaunaDBError("state=cut_off in service mode needs peers (the other nodes)")
     return offset
@@ -414,9 +419,7 @@ def validate(params):
 def operate(module, ops):
     params = module.params
     offset = validate(params)
-    result = faunadb_node_ops.run_operation(
-        ops, params["state"], offset=offset, check_mode=module.check_mode
-    )
+    result = run_operation(ops, params["state"], offset=offset, check_mode=module.check_mode)
     if not module._diff:
         result.pop("diff")
     if params["files"]:

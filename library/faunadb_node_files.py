@@ -133,7 +133,8 @@ from ansible.module_utils.faunadb_executor import (
     files_option,
     files_to_write,
 )
-from ansible.module_utils.faunadb_node_ops import DockerNodeOps, run_operation
+from ansible.module_utils.faunadb_node_docker import DockerNodeOps
+from ansible.module_utils.faunadb_node_plan import run_operation
 
 ARGUMENT_SPEC = faunadb_argument_spec(
     dict(
