@@ -148,9 +148,8 @@ from ansible.module_utils.faunadb_chaos_journal import (
     update,
 )
 from ansible.module_utils.faunadb_common import FaunaDBError, fail_module
-from ansible.module_utils.faunadb_workload import (
-    HAS_FAUNADB,
-    FaunaSession,
+from ansible.module_utils.faunadb_workload_client import HAS_FAUNADB, FaunaSession
+from ansible.module_utils.faunadb_workload_journal import (
     journal_from_ledger,
     load_journal,
     read_secret,

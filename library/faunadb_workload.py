@@ -472,35 +472,36 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.faunadb_common import FaunaDBError, fail_module
-from ansible.module_utils.faunadb_linearizability import (
-    HistoryError,
-    check_history,
-    format_key_result,
-)
-from ansible.module_utils.faunadb_workload import (
+from ansible.module_utils.faunadb_linearizability import check_history, format_key_result
+from ansible.module_utils.faunadb_linearizability_history import HistoryError
+from ansible.module_utils.faunadb_workload import Workload
+from ansible.module_utils.faunadb_workload_client import (
     FAUNADB_IMPORT_ERROR,
     HAS_FAUNADB,
-    JOURNAL_FORMAT,
-    REGISTER_OPS,
     FaunaSession,
-    Workload,
-    check_windows,
-    default_run_id,
+    ping_factory,
+    session_factory,
+)
+from ansible.module_utils.faunadb_workload_journal import (
+    JOURNAL_FORMAT,
     journal_from_ledger,
-    journal_started_epoch,
     load_journal,
     open_ledger,
-    ping_factory,
-    plan,
     read_secret,
-    session_factory,
     utc_now,
-    validate,
-    validate_run_id,
     verified_workload,
     verify_journal,
     write_json,
 )
+from ansible.module_utils.faunadb_workload_schedule import (
+    REGISTER_OPS,
+    check_windows,
+    default_run_id,
+    plan,
+    validate,
+    validate_run_id,
+)
+from ansible.module_utils.faunadb_workload_stats import journal_started_epoch
 
 ARGUMENT_SPEC = dict(
     action=dict(type="str", required=True, choices=["run", "verify"]),
