@@ -347,17 +347,14 @@ commands:
   sample: ["docker kill --signal SIGKILL replica2_node1"]
 """
 
-import traceback
-
 from ansible.module_utils import faunadb_node_ops
-from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.faunadb_common import (
     FAUNADB_REQUIRED_IF,
     FaunaDBError,
-    fail_module,
     faunadb_argument_spec,
 )
 from ansible.module_utils.faunadb_executor import check_file_specs, files_option, files_to_write
+from ansible.module_utils.faunadb_module import run_module
 from ansible.module_utils.faunadb_node_parse import DEFAULT_FAKETIME_FILE, parse_offset
 from ansible.module_utils.faunadb_node_plan import STATES, run_operation
 from ansible.module_utils.faunadb_node_rules import (
@@ -430,29 +427,16 @@ def operate(module, ops):
     return result
 
 
+def connect(module):
+    validate(module.params)  # bad input is refused before any connection
+    return faunadb_node_ops.make_node_ops(module)
+
+
 def main():
-    module = AnsibleModule(
-        argument_spec=ARGUMENT_SPEC,
-        required_if=FAUNADB_REQUIRED_IF + REQUIRED_IF,
-        supports_check_mode=True,
+    run_module(
+        "faunadb_node", operate, connect, commands_change=True,
+        argument_spec=ARGUMENT_SPEC, required_if=FAUNADB_REQUIRED_IF + REQUIRED_IF,
     )
-    ops = None
-    try:
-        validate(module.params)  # bad input is refused before any connection
-        ops = faunadb_node_ops.make_node_ops(module)
-        result = operate(module, ops)
-    except FaunaDBError as exc:
-        done = list(ops.commands) if ops else []
-        fail_module(module, exc, commands=done, changed=bool(done))
-    except Exception as exc:  # noqa: BLE001 - a bug, not an answer: say so, with the traceback
-        done = list(ops.commands) if ops else []
-        module.fail_json(
-            msg=f"faunadb_node: unexpected {type(exc).__name__}: {exc}",
-            exception=traceback.format_exc(),
-            commands=done,
-            changed=bool(done),
-        )
-    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -470,10 +470,11 @@ windows:
 import os
 import time
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.faunadb_common import FaunaDBError, fail_module
+from ansible.module_utils.basic import missing_required_lib
+from ansible.module_utils.faunadb_common import FaunaDBError
 from ansible.module_utils.faunadb_linearizability import check_history, format_key_result
 from ansible.module_utils.faunadb_linearizability_history import HistoryError
+from ansible.module_utils.faunadb_module import run_module
 from ansible.module_utils.faunadb_workload import Workload
 from ansible.module_utils.faunadb_workload_client import (
     FAUNADB_IMPORT_ERROR,
@@ -668,22 +669,21 @@ def verify(module, params):
     return result
 
 
+def run_or_verify(module):
+    if not HAS_FAUNADB:
+        raise FaunaDBError(missing_required_lib("faunadb"), exception=FAUNADB_IMPORT_ERROR)
+    params = module.params
+    validate(params)
+    return (run if params["action"] == "run" else verify)(module, params)
+
+
 def main():
-    module = AnsibleModule(
+    run_module(
+        "faunadb_workload", run_or_verify,
         argument_spec=ARGUMENT_SPEC,
         mutually_exclusive=[("secret", "secret_file")],
         required_one_of=[("secret", "secret_file")],
-        supports_check_mode=True,
     )
-    if not HAS_FAUNADB:
-        module.fail_json(msg=missing_required_lib("faunadb"), exception=FAUNADB_IMPORT_ERROR)
-    params = module.params
-    try:
-        validate(params)
-        result = (run if params["action"] == "run" else verify)(module, params)
-    except FaunaDBError as exc:
-        fail_module(module, exc)
-    module.exit_json(**result)
 
 
 if __name__ == "__main__":
