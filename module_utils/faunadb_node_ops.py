@@ -3,7 +3,10 @@
 faunadb_node (and through it heal, provisioning and every chaos scenario)
 asks a NodeOps for the node's state and for the few things that change it:
 start, stop, restart, kill, pause, resume, skew the clock, cut the node off
-its peers, restore it. Two implementations:
+its peers, restore it; and for its lifecycle create it from a spec, enable,
+disable and remove it (faunadb_node_lifecycle plans present and absent,
+faunadb_node_container and faunadb_node_unit hold what the two drivers do for
+them). Two implementations of the one driver interface (NodeOps):
 
 - DockerNodeOps (container mode): the Docker API, through the client the
   faunadb-admin executor builds (same docker_host, TLS and ssh:// options);
@@ -26,7 +29,12 @@ import shutil
 import tarfile
 import time
 
-from ansible.module_utils import faunadb_executor
+from ansible.module_utils import (
+    faunadb_executor,
+    faunadb_node_container,
+    faunadb_node_lifecycle,
+    faunadb_node_unit,
+)
 from ansible.module_utils.faunadb_common import FaunaDBError, replace_file
 from ansible.module_utils.faunadb_executor import (
     HAS_DOCKER,
@@ -52,6 +60,8 @@ STATES = (
     "cut_off",
     "restored",
     "healed",
+    "present",
+    "absent",
 )
 # The dimensions of a node that the diff shows and the plan predicts.
 DIFF_KEYS = ("running", "paused", "skew", "cut_off")
@@ -318,7 +328,8 @@ def _options(words):
 
 
 class Step:
-    """One change: kind (start, stop, restart, kill, pause, resume, skew, cut_off, restore)."""
+    """One change: kind (start, stop, restart, kill, pause, resume, skew, cut_off, restore;
+    and for the lifecycle create, remove, remove_volume, enable, disable)."""
 
     def __init__(self, kind, value=None):
         self.kind = kind
@@ -327,7 +338,7 @@ class Step:
     def describe(self):
         if self.kind == "skew":
             return f"skew {format_offset(self.value).strip()}"
-        return self.kind
+        return self.kind if self.value is None else f"{self.kind} {self.value}"
 
     def __eq__(self, other):
         return isinstance(other, Step) and (self.kind, self.value) == (other.kind, other.value)
@@ -340,7 +351,8 @@ class Step:
 
 
 def diff_view(state):
-    return {key: state.get(key) for key in DIFF_KEYS}
+    keys = DIFF_KEYS + (("enabled",) if "enabled" in state else ())
+    return {key: state.get(key) for key in keys}
 
 
 def apply_step(state, step):
@@ -360,6 +372,8 @@ def apply_step(state, step):
         after.update(cut_off=True)
     elif step.kind == "restore":
         after.update(cut_off=False)
+    elif step.kind == "enable":
+        after.update(enabled=True)
     return after
 
 
@@ -373,20 +387,29 @@ def _up(state):
     return bool(state.get("running") or state.get("restarting"))
 
 
-def plan(op, before, *, offset=None, cut_off_current=True, can_restore=True):
+def plan(op, before, *, offset=None, cut_off_current=True, can_restore=True, spec=None,
+         mode="container"):  # fmt: skip
     """The steps that bring a node from ``before`` to what ``op`` asks, and the state predicted.
 
     ``cut_off_current`` says whether an existing cut-off is already the one
     asked for (service mode compares rule sets; container mode: disconnected).
     Raises FaunaDBError for what cannot be done, before anything changes.
+    present and absent (the wanted ``spec`` label, the deploy ``mode``) are
+    planned in faunadb_node_lifecycle.
     """
+    if op in faunadb_node_lifecycle.STATES:
+        return faunadb_node_lifecycle.plan_lifecycle(op, before, Step, mode=mode, spec=spec)
     if not before.get("exists"):
         if op == "probe":
             return [], dict(before)
         raise FaunaDBError(f"{before.get('node', 'the node')} does not exist: cannot make it {op}")
     steps = []
-    if op == "started" and not _up(before):
-        steps.append(Step("start"))
+    if op == "started":
+        # Service mode enables the unit too (container mode has no enabled).
+        if before.get("enabled") is False:
+            steps.append(Step("enable"))
+        if not _up(before):
+            steps.append(Step("start"))
     elif op == "restarted":
         # Always an action: a running node is restarted (a frozen one is
         # resumed first, it could not shut down), a stopped one is started.
@@ -511,6 +534,33 @@ class NodeOps:
     def restore(self):
         raise NotImplementedError
 
+    # The lifecycle (present, absent; started enables a unit).
+
+    def create(self):
+        """Create the node from its spec, not started (container mode)."""
+        raise NotImplementedError
+
+    def remove(self):
+        """Remove the node: the container (killed if it runs), or the unit file."""
+        raise NotImplementedError
+
+    def remove_volume(self, name):
+        raise NotImplementedError
+
+    def enable(self):
+        raise NotImplementedError
+
+    def disable(self):
+        raise NotImplementedError
+
+    def wanted_spec(self):
+        """The spec label present asks for, or None."""
+        return None
+
+    def reload_if_needed(self, forced=False):
+        """Make the supervisor read a changed unit file before the node is read (service mode)."""
+        return False
+
     def cut_off_current(self, state):
         """Whether the node's present cut-off is the one this module would make."""
         return bool(state.get("cut_off"))
@@ -525,6 +575,8 @@ class NodeOps:
     def apply(self, step):
         if step.kind == "skew":
             self.write_skew(step.value)
+        elif step.value is not None:
+            getattr(self, step.kind)(step.value)
         else:
             getattr(self, step.kind)()
 
@@ -536,8 +588,11 @@ def run_operation(ops, op, *, offset=None, check_mode=False, sleep=time.sleep,
     before = ops.read()
     steps, predicted = plan(
         op, before, offset=offset, cut_off_current=ops.cut_off_current(before),
-        can_restore=ops.can_restore(),
+        can_restore=ops.can_restore(), spec=ops.wanted_spec(), mode=ops.mode,
     )  # fmt: skip
+    lifecycle = op in faunadb_node_lifecycle.STATES
+    view = faunadb_node_lifecycle.view if lifecycle else diff_view
+    compare = faunadb_node_lifecycle.mismatches if lifecycle else mismatches
     actions = [s.describe() for s in steps]
     if not steps or check_mode:
         after = predicted
@@ -545,9 +600,9 @@ def run_operation(ops, op, *, offset=None, check_mode=False, sleep=time.sleep,
     else:
         for step in steps:
             ops.apply(step)
-        observed = _settle(ops, predicted, sleep, clock)
+        observed = _settle(ops, predicted, sleep, clock, compare)
         after = observed
-        wrong = mismatches(predicted, observed)
+        wrong = compare(predicted, observed)
         if wrong:
             what = ", ".join(f"{k} is {g!r} (wanted {w!r})" for k, w, g in wrong)
             hint = ""
@@ -560,14 +615,14 @@ def run_operation(ops, op, *, offset=None, check_mode=False, sleep=time.sleep,
             )  # fmt: skip
     result = dict(_public(observed), changed=bool(steps), actions=actions,
                   commands=ops.commands[first:])  # fmt: skip
-    result["diff"] = dict(before=diff_view(before), after=diff_view(after))
+    result["diff"] = dict(before=view(before), after=view(after))
     return result
 
 
-def _settle(ops, predicted, sleep, clock):
+def _settle(ops, predicted, sleep, clock, compare=mismatches):
     observed = ops.read()
     deadline = clock() + SETTLE_SECONDS
-    while mismatches(predicted, observed) and clock() < deadline:
+    while compare(predicted, observed) and clock() < deadline:
         sleep(SETTLE_INTERVAL)
         observed = ops.read()
     return observed
@@ -647,13 +702,16 @@ class DockerNodeOps(NodeOps):
     mode = "container"
 
     def __init__(self, executor, *, network=None, address=None,
-                 faketime_file=DEFAULT_FAKETIME_FILE, stop_timeout=None):  # fmt: skip
+                 faketime_file=DEFAULT_FAKETIME_FILE, stop_timeout=None, spec=None,
+                 volumes=()):  # fmt: skip
         super().__init__(faketime_file)
         self.executor = executor  # a faunadb_executor.DockerExecutor: client and its options
         self.name = executor.container_name
         self.network = network
         self.address = address
         self.stop_timeout = stop_timeout
+        self.spec = spec  # what present creates the container from
+        self.volumes = list(volumes)  # the named volumes absent removes
 
     def describe(self):
         return self.executor.describe()
@@ -690,6 +748,8 @@ class DockerNodeOps(NodeOps):
         state["faketime_file"] = self.faketime_file
         state["skew_text"] = self._read_skew() if inspect else None
         state["skew"] = parse_skew_file(state["skew_text"])
+        if self.volumes:
+            state["volumes"] = faunadb_node_container.present_volumes(self, self.volumes)
         return state
 
     def _optional(self, what, call, *args):
@@ -786,6 +846,20 @@ class DockerNodeOps(NodeOps):
     def can_restore(self):
         return bool(self.network)
 
+    def wanted_spec(self):
+        if not self.spec:
+            return None
+        return faunadb_node_container.wanted_labels(self.spec)[faunadb_node_container.SPEC_LABEL]
+
+    def create(self):
+        faunadb_node_container.create(self, self.spec)
+
+    def remove(self):
+        faunadb_node_container.remove(self)
+
+    def remove_volume(self, name):
+        faunadb_node_container.remove_volume(self, name)
+
     def file_executor(self):
         return self.executor
 
@@ -798,7 +872,7 @@ class DockerNodeOps(NodeOps):
 
 _SHOW_PROPS = (
     "LoadState", "ActiveState", "SubState", "MainPID", "ExecMainStatus", "ExecMainCode",
-    "ControlGroup", "Environment", "NRestarts",
+    "ControlGroup", "Environment", "NRestarts", *faunadb_node_unit.SHOW_PROPS,
 )  # fmt: skip
 # ExecMainCode is a siginfo code: 1 exited, 2 killed, 3 dumped core.
 _CLD_CODES = ("1", "2", "3")
@@ -823,7 +897,7 @@ class SystemdNodeOps(NodeOps):
     def __init__(self, runner=None, *, service="faunadb", peers=(),
                  ports=DEFAULT_CUT_OFF_PORTS, faketime_file=DEFAULT_FAKETIME_FILE,
                  timeout=120, proc_root="/proc", cgroup_root="/sys/fs/cgroup",
-                 which=shutil.which):  # fmt: skip
+                 which=shutil.which, unit_dir=faunadb_node_unit.UNIT_DIR):  # fmt: skip
         super().__init__(faketime_file)
         self.runner = runner or LocalExecutor()
         self.service = service
@@ -833,6 +907,7 @@ class SystemdNodeOps(NodeOps):
         self.proc_root = proc_root
         self.cgroup_root = cgroup_root
         self.which = which
+        self.unit_file = faunadb_node_unit.unit_path(service, unit_dir)
 
     def describe(self):
         return f"service {self.service}"
@@ -888,6 +963,7 @@ class SystemdNodeOps(NodeOps):
             faketime_file=self.faketime_file,
         )
         state["_rules"] = rules or []
+        state.update(faunadb_node_unit.unit_facts(props, self.unit_file, exists))
         state["skew_text"] = self._read_file(self.faketime_file)
         state["skew"] = parse_skew_file(state["skew_text"])
         return state
@@ -1004,6 +1080,18 @@ class SystemdNodeOps(NodeOps):
     def can_restore(self):
         return True
 
+    def enable(self):
+        self._systemctl("enable")
+
+    def disable(self):
+        self._systemctl("disable")
+
+    def remove(self):
+        faunadb_node_unit.remove(self)
+
+    def reload_if_needed(self, forced=False):
+        return faunadb_node_unit.reload_if_needed(self, forced)
+
     def file_executor(self):
         return self.runner
 
@@ -1029,6 +1117,9 @@ def make_node_ops(module):
             address=params.get("address"),
             faketime_file=faketime_file,
             stop_timeout=params.get("stop_timeout"),
+            spec=params.get("spec"),
+            volumes=faunadb_node_container.data_volumes(params["container"])
+            if params.get("state") == "absent" and not params.get("keep_data") else (),
         )
     return SystemdNodeOps(
         service=params.get("service") or "faunadb",
