@@ -126,9 +126,11 @@ def parse_host(value: str, default_host: str, default_port: int) -> tuple[str, i
 
 
 class AdminClient:
-    def __init__(self, host: str, port: int, key: str | None, connect_timeout: float = 30.0):
+    def __init__(self, host: str, port: int, key: str | None, connect_timeout: float = 30.0,
+                 join_timeout: float = DEFAULT_JOIN_TIMEOUT):
         self.host, self.port, self.key = host, port, key
         self.connect_timeout = connect_timeout
+        self.join_timeout = join_timeout
 
     def request(self, method: str, path: str, body=None, headers=None, *,
                 outside_try: bool = False):
@@ -207,13 +209,10 @@ def cmd_join(client, opts, args):
         raise CliError("A seed node address is required.")
     if not opts.get("replica"):
         raise CliError("Replica name is required.")
-    try:
-        limit = float(os.environ.get(JOIN_TIMEOUT_ENV, DEFAULT_JOIN_TIMEOUT))
-    except ValueError:
-        limit = DEFAULT_JOIN_TIMEOUT
     # The node waits for the seed (and keeps trying after it gave up).
     doc, _ = client.request("POST", "/admin/join", {
-        "seed": args[0], "replica_name": opts["replica"], "timeout": max(0.0, limit)})
+        "seed": args[0], "replica_name": opts["replica"],
+        "timeout": max(0.0, client.join_timeout)})
     if opts.get("json"):
         return _changed(bool(doc.get("joined")))
     if doc.get("joined"):
@@ -299,8 +298,8 @@ COMMANDS = {
 }
 
 
-def _load_config(opts):
-    path = opts.get("conf") or os.environ.get("FAUNADB_CONFIG")
+def _load_config(opts, env, err):
+    path = opts.get("conf") or env.get("FAUNADB_CONFIG")
     if not path:
         path = next((p for p in DEFAULT_CONFIGS if os.path.isfile(p)), None)
         if path is None:
@@ -309,22 +308,26 @@ def _load_config(opts):
         cfg = load_config(path)
     except ConfigError as exc:
         raise CliError(str(exc)) from exc
-    print(f"Loaded configuration from {path}...", file=sys.stderr)
+    print(f"Loaded configuration from {path}...", file=err or sys.stderr)
     return cfg
 
 
-def _client(opts, cfg) -> AdminClient:
+def _client(opts, cfg, env) -> AdminClient:
     default_host = "127.0.0.1"
     default_port = 8444
     if cfg is not None:
         wildcard = cfg.admin_address in ("0.0.0.0", "")  # noqa: S104 - detecting, not binding
         default_host = "127.0.0.1" if wildcard else cfg.admin_address
         default_port = cfg.admin_port
-    host_value = opts.get("host") or os.environ.get("FAUNADB_ADMIN_HOST") or ""
+    host_value = opts.get("host") or env.get("FAUNADB_ADMIN_HOST") or ""
     host, port = parse_host(host_value, default_host, default_port)
-    key = _unquote(opts.get("key")) or os.environ.get("FAUNADB_ROOT_KEY") or (
+    key = _unquote(opts.get("key")) or env.get("FAUNADB_ROOT_KEY") or (
         cfg.root_key if cfg else None)
-    return AdminClient(host, port, key)
+    try:
+        join_timeout = float(env.get(JOIN_TIMEOUT_ENV, DEFAULT_JOIN_TIMEOUT))
+    except ValueError:
+        join_timeout = DEFAULT_JOIN_TIMEOUT
+    return AdminClient(host, port, key, join_timeout=join_timeout)
 
 
 def _unquote(key: str | None) -> str | None:
@@ -335,11 +338,14 @@ def _unquote(key: str | None) -> str | None:
     return key
 
 
-def run(argv: list[str]) -> int:
+def run(argv: list[str], env=None, out=None, err=None) -> int:
+    """The tool's exit code. ``env``, ``out`` and ``err`` default to the process's own;
+    given, calls can run side by side in one process (the modules' unit tests do)."""
+    env = os.environ if env is None else env
     try:
         opts, positional = parse_args(argv)
         if opts.get("help"):
-            print(USAGE)
+            print(USAGE, file=out)
             return 0
         if not positional or positional[0] not in COMMANDS and positional[0] != "hash-key":
             raise InvalidCommand(positional[0] if positional else "")
@@ -347,23 +353,23 @@ def run(argv: list[str]) -> int:
         if command == "hash-key":
             if len(args) != 1:
                 raise CliError("A key to hash is required.")
-            print(hash_key(args[0]))
+            print(hash_key(args[0]), file=out)
             return 0
-        cfg = _load_config(opts)
-        output = COMMANDS[command](_client(opts, cfg), opts, args)
+        cfg = _load_config(opts, env, err)
+        output = COMMANDS[command](_client(opts, cfg, env), opts, args)
     except InvalidCommand:
-        print(USAGE)
-        print("Invalid command.")
+        print(USAGE, file=out)
+        print("Invalid command.", file=out)
         return 1
     except CliError as exc:
-        print(f"ERROR: {exc}")
+        print(f"ERROR: {exc}", file=out)
         return 1
     except ApiError as exc:
-        print(f"Failed: {exc}", file=sys.stderr)
+        print(f"Failed: {exc}", file=err or sys.stderr)
         return 1
     except NoAnswer:
         return 1
-    print(output)
+    print(output, file=out)
     return 0
 
 

@@ -4,6 +4,7 @@ This is the tool inside lib/faunadb.jar, called in-process; what its launcher
 adds (config lookup, key notice, JVM start) is in test_double_admin_launcher.py.
 """
 
+import io
 import json
 import logging
 import os
@@ -199,6 +200,19 @@ def test_key_and_host_from_config_and_env(capsys, nodes, monkeypatch):
     assert rc == 0 and out.strip() == a.node.host_id
     monkeypatch.setenv("FAUNADB_ROOT_KEY", "wrong")
     assert run(capsys, "show-identity")[0] == 1
+
+
+def test_environment_and_streams_can_be_given(capsys, nodes, monkeypatch):
+    # As the modules' unit tests call it: side by side in one process, each call its own.
+    a = nodes[0]
+    monkeypatch.setenv("FAUNADB_ROOT_KEY", "wrong")
+    out, err = io.StringIO(), io.StringIO()
+    env = {"FAUNADB_CONFIG": a.cfg.path, "FAUNADB_ROOT_KEY": KEY}
+    assert admin_cli.run(["show-identity"], env=env, out=out, err=err) == 0
+    assert (out.getvalue(), err.getvalue()) == (
+        a.node.host_id + "\n", f"Loaded configuration from {a.cfg.path}...\n")
+    assert admin_cli.run(["show-identity"], env={}, out=out, err=err) == 1  # no config, no key
+    assert capsys.readouterr() == ("", "")
 
 
 def test_join_gives_up_on_unreachable_seed(capsys, nodes, monkeypatch):

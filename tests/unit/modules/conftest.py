@@ -6,7 +6,14 @@ import json
 from unittest import mock
 
 import pytest
-from faunadb_module_testkit import ROOT_KEY, faunadb_executor, patch_module_args
+from faunadb_module_testkit import (
+    ROOT_KEY,
+    DoubleCluster,
+    cluster,
+    faunadb_executor,
+    patch_module_args,
+    timings,
+)
 
 
 class ModuleRun:
@@ -44,3 +51,15 @@ def run_module(capsys):
         return ModuleRun(exc.value.code, json.loads(out))
 
     return _run
+
+
+@pytest.fixture
+def double(tmp_path, monkeypatch):
+    """A DoubleCluster in tmp_path, its timings cut short: movement after a change of
+    replica types lasts 0.2 s, heartbeats every 0.1 s, a silent node is down after 2 s."""
+    monkeypatch.setattr(timings, "MOVEMENT", 0.2)
+    monkeypatch.setattr(cluster, "HEARTBEAT_INTERVAL", 0.1)
+    monkeypatch.setattr(cluster, "FAILURE_TIMEOUT", 2.0)
+    nodes = DoubleCluster(tmp_path / "double")
+    yield nodes
+    nodes.close()

@@ -2,14 +2,20 @@
 
 Makes library/ and module_utils/ importable the way Ansible does
 (``ansible.module_utils.faunadb_*``), loads recorded faunadb-admin output, and
-provides a fake node that answers faunadb-admin argv lists from state, so the
-modules can run end to end without FaunaDB.
+runs nodes of the FaunaDB double (tests/faunadb_double) in this process, with
+an executor that hands the modules' faunadb-admin argv lists to the double's
+own admin CLI, so the modules run end to end against the double's answers.
 """
 
 from __future__ import annotations
 
+import io
+import itertools
 import json
+import os
 import sys
+import threading
+import time
 from pathlib import Path
 
 import ansible.module_utils
@@ -48,95 +54,6 @@ def recorded(command, variant):
     )
 
 
-def format_status_text(data):
-    """Render /admin/status JSON the way the current faunadb-admin prints it."""
-    headers = [
-        "Status",
-        "State",
-        "WorkerID",
-        "Log Segment",
-        "Address",
-        "Owns",
-        "Goal",
-        "HostID",
-        "Persisted Timestamp",
-    ]
-    rows = []
-    for node in data["nodes"]:
-        leader = " (leader)" if node["log_segment_leader"] else ""
-        rows.append(
-            (
-                node["replica"],
-                [
-                    node["status"],
-                    node["state"],
-                    node["worker_id"],
-                    node["log_segment"] + leader,
-                    node["address"],
-                    "%4.1f%%" % (node["ownership"] * 100),  # noqa: UP031 - FaunaDB's format
-                    "%4.1f%%" % (node["ownership_goal"] * 100),  # noqa: UP031
-                    node["host_id"],
-                    node["persisted_timestamp"],
-                ],
-            )
-        )
-    widths = [len(h) for h in headers]
-    for _, cells in rows:
-        widths = [max(w, len(c)) for w, c in zip(widths, cells, strict=True)]
-
-    def line(cells):
-        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))
-
-    types = {r["name"]: r["type"] for r in data["replica_info"]}
-    out = []
-    for replica in sorted({r for r, _ in rows}):
-        header = f"Replica: {replica} ({types.get(replica, 'unknown type')})"
-        out += ["", header, "=" * len(header), line(headers)]
-        out += [line(c) for r, c in sorted(rows, key=lambda x: x[1][2]) if r == replica]
-    return "\n".join(out) + "\n"
-
-
-USAGE = "usage: faunadb-admin COMMAND [args]\n\nInvalid command.\n"
-
-
-class FakeCluster:
-    """Cluster state shared by the fake nodes: who joined which replica, types."""
-
-    def __init__(self, key=ROOT_KEY):
-        self.key = key
-        self.members = {}  # address -> dict(replica, host_id, state, status)
-        self.types = {}
-        self.movement = "No data movement is currently in progress."
-
-    def add(self, address, replica, rtype=None):
-        host_id = "00000000-0000-4000-8000-%012d" % (len(self.members) + 1)  # noqa: UP031
-        self.members[address] = dict(replica=replica, host_id=host_id, state="live", status="up")
-        self.types.setdefault(replica, rtype or "compute")
-        return host_id
-
-    def status_json(self):
-        nodes = []
-        for i, (address, m) in enumerate(sorted(self.members.items())):
-            nodes.append(
-                dict(
-                    status=m["status"],
-                    state=m["state"],
-                    ownership=0.0,
-                    ownership_goal=0.0,
-                    host_id=m["host_id"],
-                    address=address,
-                    replica=m["replica"],
-                    worker_id=str(512 + i),
-                    log_segment="none",
-                    log_segment_leader=False,
-                    persisted_timestamp="not reported",
-                )
-            )
-        return dict(
-            nodes=nodes, replica_info=[dict(name=n, type=t) for n, t in sorted(self.types.items())]
-        )
-
-
 class Scripted(Executor):
     """Answers each call with the next scripted (rc, stdout, stderr), recording argv and env."""
 
@@ -152,126 +69,168 @@ class Scripted(Executor):
         return self.answers.pop(0)
 
 
-class FakeNode(Executor):
-    """One node's faunadb-admin, answering from FakeCluster state.
 
-    Records every (argv, env) so tests can check how commands were built.
-    """
 
-    name = "fake"
+# -- the double, in process -------------------------------------------------------------
 
-    def __init__(self, cluster, address, json_supported=True, admin_path="faunadb-admin"):
-        self.cluster = cluster
-        self.address = address
-        self.json_supported = json_supported
+# The double's package (tests/conftest.py put it on sys.path).
+from faunadb_double import admin_cli, cluster, timings  # noqa: E402, F401
+from faunadb_double.auth import hash_key  # noqa: E402
+from faunadb_double.config import load_config  # noqa: E402
+from faunadb_double.server import Server  # noqa: E402
+
+# Loopback addresses of their own (the double's tests use 127.X.1-3.*), one per node
+# started in this session, so that no listener is ever bound twice.
+_SUBNET = 20 + os.getpid() % 200
+_addresses = (f"127.{_SUBNET}.{5 + i // 240}.{10 + i % 240}" for i in itertools.count())
+_KEY_HASH = []
+MUTATIONS = ("init", "join", "update-replica", "remove")
+
+
+def _key_hash():
+    # bcrypt takes a while: one hash for the session.
+    if not _KEY_HASH:
+        _KEY_HASH.append(hash_key(ROOT_KEY))
+    return _KEY_HASH[0]
+
+
+class DoubleNode:
+    """One node of the double: its faunadb.yml (the key only as a hash, so faunadb-admin
+    needs FAUNADB_ROOT_KEY), data directory and server, started in this process."""
+
+    def __init__(self, home, cluster_name="fauna"):
+        self.address = next(_addresses)
+        self.config_path = str(home / "faunadb.yml")
+        home.mkdir(parents=True)
+        settings = dict(
+            auth_root_key_hash=_key_hash(), cluster_name=cluster_name,
+            network_broadcast_address=self.address, network_admin_http_address=self.address,
+            storage_data_path=str(home / "data"), log_path=str(home / "log"),
+        )  # fmt: skip
+        Path(self.config_path).write_text("".join(f"{k}: '{v}'\n" for k, v in settings.items()))
+        self.server = None
+
+    def start(self):
+        self.server = Server(load_config(self.config_path))
+        self.server.start(startup_seconds=0)
+        return self
+
+    def stop(self):
+        if self.server is not None:
+            # Each listener's shutdown waits for its next poll (0.5 s): all at once.
+            _all_at_once([httpd.shutdown for httpd in self.server.servers])
+            self.server.stop()
+            self.server = None
+
+    @property
+    def host_id(self):
+        return self.server.node.host_id
+
+    def admin(self, *args):
+        """(rc, stdout, stderr) of the double's faunadb-admin on this node, with the key."""
+        return self.executor().run(["faunadb-admin", *args], {"FAUNADB_ROOT_KEY": ROOT_KEY})
+
+    def executor(self, **env):
+        return DoubleAdmin(self, env)
+
+
+class DoubleAdmin(Executor):
+    """Runs faunadb-admin argv lists with the double's admin CLI, in process, as if on the
+    node: its environment names the node's config (as /etc/faunadb.yml would), what the
+    caller passes comes on top. Records every (argv, env) the caller gave."""
+
+    name = "double"
+
+    def __init__(self, node, env=None, admin_path="faunadb-admin"):
+        self.node = node
+        self.env = dict(env or {})
         self.admin_path = admin_path
         self.calls = []
 
     @property
     def mutations(self):
-        return [
-            a for a, _ in self.calls if a and a[0] in ("init", "join", "update-replica", "remove")
-        ]
+        """The changing commands run, without the admin path and --json."""
+        words = ([w for w in argv[1:] if w != "--json"] for argv, _ in self.calls)
+        return [w for w in words if w and w[0] in MUTATIONS]
 
     def run(self, argv, env=None, timeout=None):
-        env = dict(env or {})
-        assert argv[0] == self.admin_path
-        args, as_json = [], False
-        it = iter(argv[1:])
-        for arg in it:
-            if arg in ("-c", "-H"):
-                next(it)
-            elif arg in ("--json", "-j"):
-                as_json = True
-            else:
-                args.append(arg)
-        self.calls.append((args, env))
-        if env.get("FAUNADB_ROOT_KEY") != self.cluster.key:
-            return (
-                1,
-                "",
-                "Failed: Unauthorized. Please check that the provided Root Key is correct.\n",
-            )
-        if as_json and not self.json_supported:
-            return 1, "Unrecognized option: --json\n" + USAGE, ""
-        handler = getattr(self, "cmd_" + args[0].replace("-", "_"), None) if args else None
-        if handler is None:
-            return 1, USAGE, ""
-        return handler(args[1:], as_json)
+        self.calls.append((list(argv), dict(env or {})))
+        if argv[0] != self.admin_path:
+            return 127, "", f"exec: {argv[0]}: not found"
+        out, err = io.StringIO(), io.StringIO()
+        full_env = {"FAUNADB_CONFIG": self.node.config_path, **self.env, **(env or {})}
+        rc = admin_cli.run(list(argv[1:]), env=full_env, out=out, err=err)
+        return rc, out.getvalue(), err.getvalue()
 
-    def _me(self):
-        return self.cluster.members.get(self.address)
 
-    def _not_member(self):
-        return 1, "", "Failed: This node is not part of a cluster.\n"
+class DoubleCluster:
+    """Nodes of the double formed into a cluster through its own faunadb-admin."""
 
-    def cmd_status(self, args, as_json):
-        if not self._me():
-            return self._not_member()
-        data = self.cluster.status_json()
-        return 0, json.dumps(data) if as_json else format_status_text(data), ""
+    def __init__(self, base):
+        self.base = base
+        self.nodes = []
 
-    def cmd_show_identity(self, args, as_json):
-        me = self._me()
-        return (0, me["host_id"] + "\n", "") if me else self._not_member()
+    def node(self, name=None):
+        """A new node, started, not yet a member."""
+        node = DoubleNode(self.base / (name or f"node{len(self.nodes) + 1}")).start()
+        self.nodes.append(node)
+        return node
 
-    def cmd_init(self, args, as_json):
-        if args != ["-r", args[-1]]:
-            return 1, "Replica name is required.\n", ""
-        if self._me():
-            return (
-                0,
-                "Node has NOT initialized the cluster. It is already a member of a cluster.\n",
-                "",
-            )
-        self.cluster.add(self.address, args[-1], "data+log")
-        return 0, "Node has initialized the cluster.\n", ""
+    def form(self, replicas, types=None):
+        """init on the first node, join the others through it (one node per replica),
+        update-replica to ``types``; wait until every node sees all up and nothing moving."""
+        nodes = [self.node() for _ in replicas]
+        for i, (node, replica) in enumerate(zip(nodes, replicas, strict=True)):
+            words = ["init"] if i == 0 else ["join", nodes[0].address]
+            _check(node.admin(*words, "-r", replica))
+        changed = {r: t for r, t in (types or {}).items() if r != replicas[0] or t != "data+log"}
+        for rtype in sorted(set(changed.values())):
+            names = sorted(r for r, t in changed.items() if t == rtype)
+            _check(nodes[0].admin("update-replica", rtype, *names))
+        self.settle(nodes)
+        return nodes
 
-    def cmd_join(self, args, as_json):
-        seed, replica = args[0], args[2]
-        if self._me():
-            return 0, "Node has NOT joined the cluster. It is already a member of a cluster.\n", ""
-        if seed.split(":")[0] not in self.cluster.members:
-            return (
-                1,
-                (
-                    "ERROR: Could not join the cluster through %s. Please make sure it is "  # noqa: UP031
-                    "reachable and a member of an existing cluster.\n" % seed
-                ),
-                "",
-            )
-        self.cluster.add(self.address, replica)
-        return 0, "Node has joined the cluster.\n", ""
+    def settle(self, nodes, up=None):
+        """Wait until each node's status lists every node of ``nodes`` (``up`` of them up;
+        all by default) and its movement-status says nothing moves."""
+        up = set(nodes if up is None else up)
+        want = {n.address: ("up" if n in up else "down") for n in nodes}
 
-    def cmd_show_replication(self, args, as_json):
-        if not self._me():
-            return self._not_member()
-        lines = ["\treplica\ttype"] + [
-            f"{i}\t{n}\t{t}" for i, (n, t) in enumerate(sorted(self.cluster.types.items()))
-        ]
-        return 0, "\n".join(lines) + "\n", ""
+        def settled(node):
+            rc, out, _ = node.admin("--json", "status")
+            if rc != 0:
+                return False
+            seen = {n["address"]: n["status"] for n in json.loads(out)["nodes"]}
+            moving = node.admin("movement-status")[1]
+            return seen == want and moving.startswith("No data movement")
 
-    def cmd_update_replica(self, args, as_json):
-        rtype, names = args[0], args[1:]
-        if not names:
-            return 1, "No replicas were given. Please specify at least one replica.\n", ""
-        for name in names:
-            if name not in self.cluster.types:
-                return 1, "", f"Failed: Unknown replica {name}\n"
-        for name in names:
-            self.cluster.types[name] = rtype
-        if len(names) == 1:
-            return 0, f"Updated replica {names[0]} to type {rtype}.\n", ""
-        return 0, f"Updated replicas {', '.join(names)} to type {rtype}.\n", ""
+        wait_for(lambda: all(settled(n) for n in up), f"the cluster to settle ({want})")
 
-    def cmd_movement_status(self, args, as_json):
-        if not self._me():
-            return self._not_member()
-        return 0, self.cluster.movement + "\n", ""
+    def close(self):
+        _all_at_once([node.stop for node in self.nodes])
 
-    def cmd_remove(self, args, as_json):
-        for m in self.cluster.members.values():
-            if m["host_id"] == args[0]:
-                m["state"] = "removed"
-                return 0, f"Node {args[0]} is now being removed.\n", ""
-        return 1, "", "Failed: Host is unknown.\n"
+
+def _all_at_once(calls):
+    threads = [threading.Thread(target=call) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def unused_address():
+    """A loopback address nothing listens on."""
+    return next(_addresses)
+
+
+def _check(answer):
+    rc, out, err = answer
+    assert rc == 0, (rc, out, err)
+    return out
+
+
+def wait_for(condition, what, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)

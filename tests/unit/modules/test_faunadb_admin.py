@@ -15,7 +15,7 @@ from ansible.module_utils.faunadb_admin import (
     error_message,
 )
 from ansible.module_utils.faunadb_executor import DockerExecutor, ExecutorError, LocalExecutor
-from faunadb_module_testkit import ROOT_KEY, FakeCluster, FakeNode, Scripted, fixture_text, recorded
+from faunadb_module_testkit import ROOT_KEY, Scripted, fixture_text, recorded
 
 
 def test_argv_is_a_list_with_options_and_no_key():
@@ -155,9 +155,11 @@ def test_status_does_not_retry_text_on_real_errors(variant):
     assert len(ex.calls) == 1
 
 
-def test_membership_none_before_init():
-    node = FakeNode(FakeCluster(), "10.0.0.1")
-    assert FaunaAdmin(node, root_key=ROOT_KEY).membership() is None
+def test_membership_none_before_init(double):
+    # The double answers as a current release does: UninitializedException.
+    ex = double.node().executor()
+    assert FaunaAdmin(ex, root_key=ROOT_KEY).membership() is None
+    assert [argv for argv, _ in ex.calls] == [["faunadb-admin", "--json", "status"]]
 
 
 def test_replication_falls_back_to_status_without_show_replication():

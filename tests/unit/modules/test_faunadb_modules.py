@@ -1,4 +1,6 @@
-"""The modules end to end: main() against a fake faunadb-admin, results as Ansible sees them."""
+"""The modules end to end: main() against the FaunaDB double's own faunadb-admin (nodes of
+the double in this process, see faunadb_module_testkit), or against recorded answers of a
+real one where the double cannot say it; results as Ansible sees them."""
 
 from __future__ import annotations
 
@@ -12,162 +14,207 @@ import faunadb_replication
 import faunadb_status
 import pytest
 from ansible.module_utils.faunadb_executor import LocalExecutor
+from faunadb_double import HOST_VERSION, timings
 from faunadb_module_testkit import (
     ROOT_KEY,
-    FakeCluster,
-    FakeNode,
+    DoubleAdmin,
     Scripted,
     fixture_text,
-    format_status_text,
     recorded,
+    unused_address,
+    wait_for,
 )
 
-NOT_MEMBER = (1, "", "Failed: This node is not part of a cluster.\n")
+# What a current release (25.02) answers before init/join, on stderr.
+NOT_MEMBER = (
+    1,
+    "",
+    "Loaded configuration from /etc/faunadb.yml...\nFailed: Unknown error. Please contact "
+    "support. Message was fauna.repo.UninitializedException: FaunaDB Service is uninitialized\n",
+)
+REPLICAS = ["replica1", "replica2", "replica3"]
+ALL_DATA_LOG = {"replica1": "data+log", "replica2": "data+log", "replica3": "data+log"}
+# The recorded real 3x1 (faunadb_admin_status_real_3x1.json): replica2's node.
+REAL_REPLICA2_HOST_ID = "2fccf268-3abe-4546-96f4-f7ee511dfe9c"
 
 
-def assert_key_never_on_argv(node):
-    for argv, env in node.calls:
+def assert_key_never_on_argv(executor):
+    assert executor.calls
+    for argv, env in executor.calls:
         assert ROOT_KEY not in " ".join(argv)
         assert env.get("FAUNADB_ROOT_KEY") == ROOT_KEY
 
 
-def three_by_one(types=None):
-    """A 3x1 cluster as init + two joins leave it (replica1 data+log, others compute)."""
-    cluster = FakeCluster()
-    cluster.add("10.0.0.1", "replica1", "data+log")
-    cluster.add("10.0.0.2", "replica2")
-    cluster.add("10.0.0.3", "replica3")
-    cluster.types.update(types or {})
-    return cluster
+def status_doc(node):
+    """The cluster as the double's faunadb-admin on ``node`` lists it."""
+    rc, out, err = node.admin("--json", "status")
+    assert rc == 0, err
+    return json.loads(out)
+
+
+def replication(node):
+    rc, out, err = node.admin("show-replication")
+    assert rc == 0, err
+    return dict(line.split("\t")[1:] for line in out.splitlines()[1:])
+
+
+def three_by_one(double, types=None):
+    """A 3x1 cluster as init + two joins leave it (replica1 data+log, the others compute),
+    then ``types``."""
+    return double.form(REPLICAS, types)
 
 
 # -- faunadb_member -----------------------------------------------------------------
 
 
-def test_init_then_no_change(run_module):
-    cluster = FakeCluster()
-    node = FakeNode(cluster, "10.0.0.1")
-    first = run_module(faunadb_member, dict(replica="replica1"), node)
+def test_init_then_no_change(run_module, double):
+    node = double.node()
+    ex = node.executor()
+    first = run_module(faunadb_member, dict(replica="replica1"), ex)
     assert first.rc == 0, first.result
     assert first.result["changed"] is True
     assert first.result["action"] == "init"
-    assert first.result["host_id"] == cluster.members["10.0.0.1"]["host_id"]
+    assert first.result["host_id"] == node.host_id
     assert "faunadb-admin init -r replica1" in first.result["commands"]
-    assert node.mutations == [["init", "-r", "replica1"]]
+    assert ex.mutations == [["init", "-r", "replica1"]]
+    assert replication(node) == {"replica1": "data+log"}
 
-    node.calls.clear()
-    second = run_module(faunadb_member, dict(replica="replica1"), node)
+    ex.calls.clear()
+    second = run_module(faunadb_member, dict(replica="replica1"), ex)
     assert (second.rc, second.result["changed"], second.result["action"]) == (0, False, "none")
-    assert node.mutations == []
-    assert_key_never_on_argv(node)
+    assert ex.mutations == []
+    assert_key_never_on_argv(ex)
 
 
-def test_join_through_seed_and_check_mode_predicts(run_module):
-    cluster = FakeCluster()
-    cluster.add("10.0.0.1", "replica1", "data+log")
-    node = FakeNode(cluster, "10.0.0.2")
-    args = dict(replica="replica2", seed="10.0.0.1")
+def test_join_through_seed_and_check_mode_predicts(run_module, double):
+    seed = double.node()
+    seed.admin("init", "-r", "replica1")
+    node = double.node()
+    ex = node.executor()
+    args = dict(replica="replica2", seed=seed.address)
 
-    check = run_module(faunadb_member, args, node, check_mode=True, diff=True)
+    check = run_module(faunadb_member, args, ex, check_mode=True, diff=True)
     assert check.result["changed"] is True and check.result["action"] == "join"
     assert check.result["diff"] == dict(
         before=dict(member=False, replica=None), after=dict(member=True, replica="replica2")
     )
-    assert node.mutations == []
-    assert "10.0.0.2" not in cluster.members
+    assert ex.mutations == []
+    assert node.address not in [n["address"] for n in status_doc(seed)["nodes"]]
 
-    real = run_module(faunadb_member, args, node)
+    real = run_module(faunadb_member, args, ex)
     assert real.result["changed"] is True
-    assert node.mutations == [["join", "10.0.0.1", "-r", "replica2"]]
-    assert cluster.members["10.0.0.2"]["replica"] == "replica2"
+    assert real.result["host_id"] == node.host_id
+    assert ex.mutations == [["join", seed.address, "-r", "replica2"]]
+    listed = {n["address"]: n["replica"] for n in status_doc(seed)["nodes"]}
+    assert listed[node.address] == "replica2"
 
-    again = run_module(faunadb_member, args, node, check_mode=True)
+    again = run_module(faunadb_member, args, ex, check_mode=True)
     assert again.result["changed"] is False
 
 
-def test_member_of_other_replica_fails_naming_both(run_module):
-    cluster = three_by_one()
-    node = FakeNode(cluster, "10.0.0.2")
-    run = run_module(faunadb_member, dict(replica="replica3", seed="10.0.0.1"), node)
+def test_member_of_other_replica_fails_naming_both(run_module, double):
+    seed, node, _ = three_by_one(double)
+    ex = node.executor()
+    run = run_module(faunadb_member, dict(replica="replica3", seed=seed.address), ex)
     assert run.failed and run.rc == 1
     assert "'replica2'" in run.result["msg"] and "'replica3'" in run.result["msg"]
-    assert node.mutations == []
+    assert ex.mutations == []
 
 
 def test_join_race_already_member_reports_no_change(run_module):
-    status = json.dumps(three_by_one().status_json())
-    host_id = "00000000-0000-4000-8000-000000000002"
+    # Not a member when read, a member by the time the join ran: a race the double
+    # cannot be made to lose on cue, so a real node's answers.
     ex = Scripted(
         NOT_MEMBER,
         (0, *recorded("join", "already")),
-        (0, status, ""),
-        (0, host_id + "\n", ""),
+        (0, fixture_text("faunadb_admin_status_real_3x1.json"), ""),
+        (0, REAL_REPLICA2_HOST_ID + "\n", ""),
     )
-    run = run_module(faunadb_member, dict(replica="replica2", seed="10.0.0.1"), ex)
+    run = run_module(faunadb_member, dict(replica="replica2", seed="172.29.60.11"), ex)
     assert run.rc == 0, run.result
     assert (run.result["changed"], run.result["action"], run.result["host_id"]) == (
         False,
         "none",
-        host_id,
+        REAL_REPLICA2_HOST_ID,
     )
 
 
-def test_join_without_reading_first_runs_join_alone(run_module):
-    cluster = FakeCluster()
-    cluster.add("10.0.0.1", "replica1", "data+log")
-    node = FakeNode(cluster, "10.0.0.2")
-    args = dict(replica="replica2", seed="10.0.0.1", read_first=False)
-    run = run_module(faunadb_member, args, node, diff=True)
+def test_join_without_reading_first_runs_join_alone(run_module, double):
+    seed = double.node()
+    seed.admin("init", "-r", "replica1")
+    node = double.node()
+    ex = node.executor()
+    args = dict(replica="replica2", seed=seed.address, read_first=False)
+    run = run_module(faunadb_member, args, ex, diff=True)
     assert (run.result["changed"], run.result["action"]) == (True, "join")
-    assert run.result["commands"] == ["faunadb-admin join 10.0.0.1 -r replica2"]
+    assert run.result["commands"] == [f"faunadb-admin join {seed.address} -r replica2"]
     assert run.result["diff"]["before"] == dict(member=False, replica=None)
-    assert cluster.members["10.0.0.2"]["replica"] == "replica2"
+    listed = {n["address"]: n["replica"] for n in status_doc(seed)["nodes"]}
+    assert listed[node.address] == "replica2"
 
     # Check mode reads anyway: it cannot try the join.
-    check = run_module(faunadb_member, args, node, check_mode=True)
+    check = run_module(faunadb_member, args, ex, check_mode=True)
     assert (check.result["changed"], check.result["action"]) == (False, "none")
 
 
-def test_join_without_reading_first_on_a_member_reads_and_reports_no_change(run_module):
-    cluster = three_by_one()
-    node = FakeNode(cluster, "10.0.0.2")
-    args = dict(replica="replica2", seed="10.0.0.1", read_first=False)
-    run = run_module(faunadb_member, args, node)
+def test_join_without_reading_first_on_a_member_reads_and_reports_no_change(run_module, double):
+    seed, node, _ = three_by_one(double)
+    args = dict(replica="replica2", seed=seed.address, read_first=False)
+    run = run_module(faunadb_member, args, node.executor())
     assert (run.rc, run.result["changed"], run.result["action"]) == (0, False, "none")
-    assert run.result["host_id"] == cluster.members["10.0.0.2"]["host_id"]
+    assert run.result["host_id"] == node.host_id
 
-    wrong = run_module(faunadb_member, dict(args, replica="replica3"), node)
+    wrong = run_module(faunadb_member, dict(args, replica="replica3"), node.executor())
     assert wrong.failed and "'replica2'" in wrong.result["msg"]
 
 
-def test_join_with_unreachable_seed_fails_with_faunadb_message(run_module):
+def test_join_with_unreachable_seed_fails_with_faunadb_message(run_module, double):
     # The node's own status is read before the failure stands: still no member.
-    ex = Scripted(NOT_MEMBER, (1, *recorded("join", "error_unreachable")), NOT_MEMBER)
-    run = run_module(faunadb_member, dict(replica="replica2", seed="10.0.0.9"), ex)
+    seed = unused_address()
+    ex = double.node().executor(FAUNADB_JOIN_TIMEOUT="0.3")
+    run = run_module(faunadb_member, dict(replica="replica2", seed=seed), ex)
     assert run.failed
     assert "Please make sure it is reachable" in run.result["msg"]
     assert run.result["rc"] == 1
-    assert run.result["cmd"] == "faunadb-admin join 10.0.0.9 -r replica2"
+    assert run.result["cmd"] == f"faunadb-admin join {seed} -r replica2"
     assert "exception" not in run.result
     assert [argv[-1] for argv, _ in ex.calls] == ["status", "replica2", "status"]
 
 
-def test_a_join_that_said_it_failed_but_went_through_counts_as_done(run_module):
+class _SeedFormedAfterTheJoinGaveUp(DoubleAdmin):
+    """The seed is initialised the moment the node's join gave up; the node, still trying
+    in the background, joins before the module reads its status again."""
+
+    def __init__(self, node, seed):
+        super().__init__(node, dict(FAUNADB_JOIN_TIMEOUT="0.3"))
+        self.seed = seed
+
+    def run(self, argv, env=None, timeout=None):
+        answer = super().run(argv, env, timeout)
+        if "join" in argv:
+            assert answer[0] == 1, answer
+            assert self.seed.admin("init", "-r", "replica1")[0] == 0
+            wait_for(lambda: self.node.server.node.member, "the node to join on its own")
+        return answer
+
+
+def test_a_join_that_said_it_failed_but_went_through_counts_as_done(run_module, double):
     # A real join through a seed not yet a member fails after ~90 s and keeps trying in
     # the background; if the node is a member of its replica by now, it joined.
-    status = (0, fixture_text("faunadb_admin_status_real_3x1.json"), "")
-    identity = (0, "2fccf268-3abe-4546-96f4-f7ee511dfe9c\n", "")
-    ex = Scripted(NOT_MEMBER, (1, *recorded("join", "error_unreachable")), status, identity)
-    run = run_module(faunadb_member, dict(replica="replica2", seed="172.29.60.11"), ex)
+    seed, node = double.node(), double.node()
+    ex = _SeedFormedAfterTheJoinGaveUp(node, seed)
+    run = run_module(faunadb_member, dict(replica="replica2", seed=seed.address), ex)
     assert run.rc == 0, run.result
     assert run.result["changed"] is True and run.result["action"] == "join"
-    assert run.result["host_id"] == "2fccf268-3abe-4546-96f4-f7ee511dfe9c"
+    assert run.result["host_id"] == node.host_id
     assert "yet the node is now a member" in json.dumps(run.result["warnings"])
 
 
 def test_a_failed_join_into_another_replica_fails_naming_both(run_module):
+    # The double's background join follows the latest request's replica, so a node
+    # found in another one after a failed join is a real node's story.
     status = (0, fixture_text("faunadb_admin_status_real_3x1.json"), "")
-    identity = (0, "2fccf268-3abe-4546-96f4-f7ee511dfe9c\n", "")
+    identity = (0, REAL_REPLICA2_HOST_ID + "\n", "")
     ex = Scripted(NOT_MEMBER, (1, *recorded("join", "error_unreachable")), status, identity)
     run = run_module(faunadb_member, dict(replica="replica3", seed="172.29.60.11"), ex)
     assert run.failed
@@ -187,26 +234,29 @@ def test_bad_replica_name_fails_before_any_call(run_module):
     assert ex.calls == []
 
 
-def test_remove_then_no_change(run_module):
-    cluster = three_by_one()
-    node = FakeNode(cluster, "10.0.0.1")
-    args = dict(state="absent", address="10.0.0.3", force=True)
+def test_remove_then_no_change(run_module, double):
+    node, _, gone = three_by_one(double)
+    ex = node.executor()
+    args = dict(state="absent", address=gone.address, force=True)
 
-    check = run_module(faunadb_member, args, node, check_mode=True)
-    assert check.result["changed"] is True and node.mutations == []
+    check = run_module(faunadb_member, args, ex, check_mode=True)
+    assert check.result["changed"] is True and ex.mutations == []
 
-    real = run_module(faunadb_member, args, node)
+    real = run_module(faunadb_member, args, ex)
     assert real.result["changed"] is True
-    assert node.mutations == [["remove", cluster.members["10.0.0.3"]["host_id"], "--force"]]
+    assert ex.mutations == [["remove", gone.host_id, "--force"]]
+    states = {n["host_id"]: n["state"] for n in status_doc(node)["nodes"]}
+    assert states[gone.host_id] == "removed"
 
-    again = run_module(faunadb_member, args, node)
+    again = run_module(faunadb_member, args, ex)
     assert again.result["changed"] is False
 
 
-def test_remove_unknown_host_id_is_no_change(run_module):
-    node = FakeNode(three_by_one(), "10.0.0.1")
-    run = run_module(faunadb_member, dict(state="absent", host_id="nope"), node)
+def test_remove_unknown_host_id_is_no_change(run_module, double):
+    ex = three_by_one(double)[0].executor()
+    run = run_module(faunadb_member, dict(state="absent", host_id="nope"), ex)
     assert (run.rc, run.result["changed"]) == (0, False)
+    assert ex.mutations == []
 
 
 def test_absent_needs_address_or_host_id(run_module):
@@ -216,50 +266,49 @@ def test_absent_needs_address_or_host_id(run_module):
 
 # -- faunadb_replication -----------------------------------------------------------
 
-ALL_DATA_LOG = {"replica1": "data+log", "replica2": "data+log", "replica3": "data+log"}
 
-
-def test_replication_change_then_no_change(run_module):
-    cluster = three_by_one()
-    node = FakeNode(cluster, "10.0.0.1")
-    first = run_module(faunadb_replication, dict(replicas=ALL_DATA_LOG), node, diff=True)
+def test_replication_change_then_no_change(run_module, double):
+    node = three_by_one(double)[0]
+    ex = node.executor()
+    first = run_module(faunadb_replication, dict(replicas=ALL_DATA_LOG), ex, diff=True)
     assert first.rc == 0, first.result
     assert first.result["changed"] is True
     assert first.result["actions"] == [dict(type="data+log", replicas=["replica2", "replica3"])]
-    assert node.mutations == [["update-replica", "data+log", "replica2", "replica3"]]
+    assert ex.mutations == [["update-replica", "data+log", "replica2", "replica3"]]
     assert first.result["diff"]["before"]["replicas"]["replica2"] == "compute"
     assert first.result["diff"]["after"]["replicas"] == ALL_DATA_LOG
     assert first.result["replicas"] == ALL_DATA_LOG
+    assert replication(node) == ALL_DATA_LOG
 
-    node.calls.clear()
-    second = run_module(faunadb_replication, dict(replicas=ALL_DATA_LOG), node)
-    assert second.result["changed"] is False and node.mutations == []
-    assert_key_never_on_argv(node)
+    ex.calls.clear()
+    second = run_module(faunadb_replication, dict(replicas=ALL_DATA_LOG), ex)
+    assert second.result["changed"] is False and ex.mutations == []
+    assert_key_never_on_argv(ex)
 
 
-def test_replication_check_mode_predicts_without_acting(run_module):
-    cluster = three_by_one()
-    node = FakeNode(cluster, "10.0.0.1")
+def test_replication_check_mode_predicts_without_acting(run_module, double):
+    node = three_by_one(double)[0]
+    ex = node.executor()
     run = run_module(
         faunadb_replication,
         dict(replicas={"replica2": "data", "replica1": "data+log"}),
-        node,
+        ex,
         check_mode=True,
     )
     assert run.result["changed"] is True
     assert run.result["changes"] == [dict(replica="replica2", before="compute", after="data")]
     assert run.result["replicas"]["replica2"] == "data"
-    assert node.mutations == []
-    assert cluster.types["replica2"] == "compute"
+    assert ex.mutations == []
+    assert replication(node)["replica2"] == "compute"
 
 
-def test_replication_unknown_replica_fails_clearly(run_module):
-    node = FakeNode(three_by_one(), "10.0.0.1")
-    run = run_module(faunadb_replication, dict(replicas={"replica9": "data+log"}), node)
+def test_replication_unknown_replica_fails_clearly(run_module, double):
+    ex = three_by_one(double)[0].executor()
+    run = run_module(faunadb_replication, dict(replicas={"replica9": "data+log"}), ex)
     assert run.failed
     assert "Unknown replica replica9" in run.result["msg"]
     assert "replica1, replica2, replica3" in run.result["msg"]
-    assert node.mutations == []
+    assert ex.mutations == []
 
 
 def test_replication_invalid_type_fails_before_any_call(run_module):
@@ -303,43 +352,68 @@ def test_replication_fails_when_the_answer_names_other_replicas(run_module):
 # -- faunadb_info -----------------------------------------------------------------------
 
 
-def test_info_before_init_is_not_an_error(run_module):
-    node = FakeNode(FakeCluster(), "10.0.0.1")
-    run = run_module(faunadb_info, dict(gather=["status", "movement", "identity"]), node)
+def test_info_before_init_is_not_an_error(run_module, double):
+    ex = double.node().executor()
+    run = run_module(faunadb_info, dict(gather=["status", "movement", "identity"]), ex)
     assert run.rc == 0, run.result
     assert run.result["member"] is False
     assert run.result["nodes"] == [] and "movement" not in run.result
     assert run.result["summary"]["all_up_and_live"] is False
 
 
-def test_info_facts(run_module):
-    node = FakeNode(three_by_one(ALL_DATA_LOG), "10.0.0.2")
+def test_info_facts(run_module, double):
+    nodes = three_by_one(double, ALL_DATA_LOG)
     run = run_module(
-        faunadb_info, dict(gather=["status", "movement", "identity", "replication"]), node
+        faunadb_info,
+        dict(gather=["status", "movement", "identity", "replication"]),
+        nodes[1].executor(),
     )
     r = run.result
     assert (r["member"], r["source"], r["changed"]) == (True, "json", False)
     assert r["replica_types"] == ALL_DATA_LOG
     assert r["summary"]["write_quorum"] is True and r["summary"]["all_up_and_live"] is True
     assert r["movement"]["settled"] is True
-    assert r["node"]["address"] == "10.0.0.2"
+    assert (r["node"]["address"], r["host_id"]) == (nodes[1].address, nodes[1].host_id)
     assert r["replication"] == ALL_DATA_LOG
+    assert [(n["address"], n["host_id"], n["replica"]) for n in r["nodes"]] == [
+        (n.address, n.host_id, replica) for n, replica in zip(nodes, REPLICAS, strict=True)
+    ]
 
 
-def test_info_falls_back_to_text_without_json(run_module):
-    node = FakeNode(three_by_one(), "10.0.0.1", json_supported=False)
-    run = run_module(faunadb_info, dict(gather=["status"]), node)
+class _WithoutJson(DoubleAdmin):
+    """A 2.x faunadb-admin: --json is refused as it refused it, the rest goes to the double."""
+
+    def run(self, argv, env=None, timeout=None):
+        if "--json" in argv:
+            self.calls.append((list(argv), dict(env or {})))
+            return (1, *recorded("status", "error_json_rejected"))
+        return super().run(argv, env, timeout)
+
+
+def test_info_falls_back_to_text_without_json(run_module, double):
+    nodes = three_by_one(double)
+    run = run_module(faunadb_info, dict(gather=["status"]), _WithoutJson(nodes[0]))
     assert run.result["source"] == "text"
-    assert [n["address"] for n in run.result["nodes"]] == ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+    assert [n["address"] for n in run.result["nodes"]] == [n.address for n in nodes]
+    assert run.result["replica_types"] == {
+        "replica1": "data+log", "replica2": "compute", "replica3": "compute"
+    }
 
 
-def test_info_wrong_key_fails_with_faunadb_message(run_module):
-    node = FakeNode(three_by_one(), "10.0.0.1")
-    run = run_module(faunadb_info, dict(root_key="wrong-key"), node)
+def test_info_wrong_key_fails_with_faunadb_message(run_module, double):
+    node = three_by_one(double)[0]
+    run = run_module(faunadb_info, dict(root_key="wrong-key"), node.executor())
     assert run.failed
     assert run.result["msg"].endswith(
         "Failed: Unauthorized. Please check that the provided Root Key is correct."
     )
+
+
+def test_without_root_key_the_hashed_config_gives_faunadb_admin_none(run_module, double):
+    # The double's configs hold the key as a hash only: the key must come from the module.
+    node = three_by_one(double)[0]
+    run = run_module(faunadb_info, dict(root_key=None), node.executor())
+    assert run.failed and "A root key is required" in run.result["msg"]
 
 
 def test_root_key_is_masked_in_results(run_module):
@@ -401,84 +475,96 @@ def test_status_movement_waits_until_settled(run_module):
     assert run.result["movement"]["settled"] is True
 
 
-def test_status_healthy(run_module):
-    cluster = three_by_one(ALL_DATA_LOG)
-    node = FakeNode(cluster, "10.0.0.1")
+def test_status_movement_on_the_double_waits_until_settled(run_module, double, monkeypatch):
+    node = three_by_one(double)[0]
+    monkeypatch.setattr(timings, "MOVEMENT", 1.5)
+    assert node.admin("update-replica", "data+log", "replica2")[0] == 0
+    run = run_module(faunadb_status, dict(condition="movement", interval=1, poll=10),
+                     node.executor())  # fmt: skip
+    assert run.rc == 0, run.result
+    assert run.result["attempts"] > 1 and run.result["movement"]["settled"] is True
+
+
+def test_status_healthy(run_module, double):
+    nodes = three_by_one(double, ALL_DATA_LOG)
+    ex = nodes[0].executor()
     args = dict(condition="healthy", interval=0, poll=2, min_nodes=3, replica_types=ALL_DATA_LOG)
-    assert run_module(faunadb_status, args, node).rc == 0
+    assert run_module(faunadb_status, args, ex).rc == 0
 
-    cluster.members["10.0.0.3"]["status"] = "down"
-    run = run_module(faunadb_status, args, node)
-    assert run.failed and "nodes not up and live: 10.0.0.3" in run.result["msg"]
-
-    cluster.members["10.0.0.3"]["status"] = "up"
-    run = run_module(faunadb_status, dict(args, min_nodes=9), node)
+    run = run_module(faunadb_status, dict(args, min_nodes=9), ex)
     assert run.failed and "3 nodes listed, expected at least 9" in run.result["msg"]
 
+    nodes[2].stop()
+    double.settle(nodes, up=nodes[:2])
+    run = run_module(faunadb_status, args, ex)
+    assert run.failed and f"nodes not up and live: {nodes[2].address}" in run.result["msg"]
 
-def test_status_healthy_returns_the_table_it_judged(run_module):
-    cluster = three_by_one(ALL_DATA_LOG)
-    node = FakeNode(cluster, "10.0.0.1")
+
+def test_status_healthy_returns_the_table_it_judged(run_module, double):
+    ex = three_by_one(double, ALL_DATA_LOG)[0].executor()
     args = dict(condition="healthy", interval=0, poll=1, min_nodes=3, replica_types=ALL_DATA_LOG)
-    healthy = run_module(faunadb_status, dict(args, status_text=True), node).result
-    info = run_module(faunadb_info, dict(gather=["status", "status_text", "movement"]), node).result
+    healthy = run_module(faunadb_status, dict(args, status_text=True), ex).result
+    info = run_module(faunadb_info, dict(gather=["status", "status_text", "movement"]), ex).result
     for key in ("status_text", "source", "nodes", "replicas", "replica_types", "summary"):
         assert healthy[key] == info[key], key
     assert healthy["source"] == "text"
-    assert "status_text" not in run_module(faunadb_status, args, node).result
+    assert "status_text" not in run_module(faunadb_status, args, ex).result
 
 
-def test_info_judges_the_cluster_against_the_wanted_one(run_module):
-    cluster = three_by_one()
-    node = FakeNode(cluster, "10.0.0.1")
-    wanted = dict(expect_nodes={"10.0.0.1": "replica1", "10.0.0.2": "replica2"},
+def test_info_judges_the_cluster_against_the_wanted_one(run_module, double):
+    nodes = three_by_one(double)
+    ex = nodes[0].executor()
+    wanted = dict(expect_nodes={nodes[0].address: "replica1", nodes[1].address: "replica2"},
                   replica_types=ALL_DATA_LOG, gather=["status_text"])  # fmt: skip
-    run = run_module(faunadb_info, wanted, node)
+    run = run_module(faunadb_info, wanted, ex)
     assert run.result["problems"] == [
         "replica replica2 is compute, expected data+log",
         "replica replica3 is compute, expected data+log",
     ]
     assert run.result["movement"]["settled"] is True and "status_text" in run.result
-    cluster.types.update(ALL_DATA_LOG)
-    assert run_module(faunadb_info, wanted, node).result["problems"] == []
-    lone = run_module(faunadb_info, wanted, FakeNode(FakeCluster(), "10.0.0.9")).result
+    assert nodes[0].admin("update-replica", "data+log", "replica2", "replica3")[0] == 0
+    double.settle(nodes)
+    assert run_module(faunadb_info, wanted, ex).result["problems"] == []
+    lone = run_module(faunadb_info, wanted, double.node().executor()).result
     assert lone["problems"] == ["this node is not part of a cluster"]
-    assert "problems" not in run_module(faunadb_info, {}, node).result
+    assert "problems" not in run_module(faunadb_info, {}, ex).result
 
 
-class _Together(FakeNode):
+class _Together(DoubleAdmin):
     """A node whose status and movement-status each wait for the other to be in flight."""
 
-    def __init__(self, *args, movement_fails=False, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, node, movement_fails=False):
+        super().__init__(node)
         self.both = threading.Barrier(2, timeout=5)
         self.movement_fails = movement_fails
 
     def run(self, argv, env=None, timeout=None):
         self.both.wait()  # BrokenBarrierError unless the other command runs at the same time
         if self.movement_fails and "movement-status" in argv:
+            # No state of the double fails movement-status alone: a real node's answer.
             return 1, "", "Failed: Unknown error. Please contact support.\n"
         return super().run(argv, env, timeout)
 
 
-def test_status_and_movement_are_read_side_by_side(run_module):
-    node = _Together(three_by_one(ALL_DATA_LOG), "10.0.0.1")
-    run = run_module(faunadb_info, dict(gather=["status", "movement"]), node)
+def test_status_and_movement_are_read_side_by_side(run_module, double):
+    node = three_by_one(double, ALL_DATA_LOG)[0]
+    run = run_module(faunadb_info, dict(gather=["status", "movement"]), _Together(node))
     assert run.rc == 0, run.result
     assert run.result["member"] and run.result["movement"]["settled"] is True
 
-    node = _Together(three_by_one(ALL_DATA_LOG), "10.0.0.1")
     args = dict(condition="healthy", interval=0, poll=1, min_nodes=3, replica_types=ALL_DATA_LOG)
-    assert run_module(faunadb_status, args, node).rc == 0
+    assert run_module(faunadb_status, args, _Together(node)).rc == 0
 
 
-def test_healthy_reports_the_status_before_a_failed_movement_read(run_module):
-    cluster = three_by_one(ALL_DATA_LOG)
-    cluster.members["10.0.0.3"]["status"] = "down"
-    node = _Together(cluster, "10.0.0.1", movement_fails=True)
+def test_healthy_reports_the_status_before_a_failed_movement_read(run_module, double):
+    nodes = three_by_one(double, ALL_DATA_LOG)
+    nodes[2].stop()
+    double.settle(nodes, up=nodes[:2])
+    ex = _Together(nodes[0], movement_fails=True)
     args = dict(condition="healthy", interval=0, poll=1, min_nodes=3, replica_types=ALL_DATA_LOG)
-    run = run_module(faunadb_status, args, node)
-    assert run.failed and run.result["reason"].startswith("nodes not up and live: 10.0.0.3")
+    run = run_module(faunadb_status, args, ex)
+    assert run.failed
+    assert run.result["reason"].startswith(f"nodes not up and live: {nodes[2].address}")
     assert "Unknown error" not in run.result["msg"]
 
 
@@ -576,36 +662,39 @@ def test_status_ping_from_a_node_without_bash_says_so(run_module):
     assert run.result["msg"] == "bash is not in abstract: set ping_from=controller"
 
 
-def test_replication_check_mode_on_a_cluster_not_formed_yet(run_module):
-    node = FakeNode(FakeCluster(), "10.0.0.1")
-    run = run_module(faunadb_replication, dict(replicas=ALL_DATA_LOG), node, check_mode=True)
+def test_replication_check_mode_on_a_cluster_not_formed_yet(run_module, double):
+    ex = double.node().executor()
+    run = run_module(faunadb_replication, dict(replicas=ALL_DATA_LOG), ex, check_mode=True)
     assert run.rc == 0, run.result
     assert run.result["changed"] is True
     assert run.result["actions"] == [dict(type="data+log", replicas=sorted(ALL_DATA_LOG))]
     assert "not part of a cluster yet" in json.dumps(run.result["warnings"])
 
-    real = run_module(faunadb_replication, dict(replicas=ALL_DATA_LOG), node)
-    assert real.failed and "This node is not part of a cluster." in real.result["msg"]
+    real = run_module(faunadb_replication, dict(replicas=ALL_DATA_LOG), ex)
+    assert real.failed and "FaunaDB Service is uninitialized" in real.result["msg"]
+    assert ex.mutations == []
 
 
-def test_info_status_text_is_the_table_as_printed(run_module):
-    cluster = three_by_one(ALL_DATA_LOG)
-    node = FakeNode(cluster, "10.0.0.1")
-    run = run_module(faunadb_info, dict(gather=["status_text"]), node)
-    assert run.result["status_text"] == format_status_text(cluster.status_json())
+def test_info_status_text_is_the_table_as_printed(run_module, double):
+    nodes = three_by_one(double, ALL_DATA_LOG)
+    run = run_module(faunadb_info, dict(gather=["status_text"]), nodes[0].executor())
+    rc, printed, _ = nodes[0].admin("status")
+    assert rc == 0 and run.result["status_text"] == printed
+    for node in nodes:
+        assert node.host_id in printed and node.address in printed
     assert "nodes" not in run.result
 
 
-def test_info_status_and_its_table_take_one_status_call(run_module):
-    cluster = three_by_one(ALL_DATA_LOG)
-    node = FakeNode(cluster, "10.0.0.1")
-    both = run_module(faunadb_info, dict(gather=["status", "status_text", "movement"]), node)
+def test_info_status_and_its_table_take_one_status_call(run_module, double):
+    node = three_by_one(double, ALL_DATA_LOG)[0]
+    both = run_module(faunadb_info, dict(gather=["status", "status_text", "movement"]),
+                      node.executor())  # fmt: skip
     # Side by side, so in either order.
     assert sorted(both.result["commands"]) == [
         "faunadb-admin movement-status", "faunadb-admin status"
     ]
-    assert both.result["status_text"] == format_status_text(cluster.status_json())
-    parsed = run_module(faunadb_info, dict(gather=["status"]), node).result
+    assert both.result["status_text"] == node.admin("status")[1]
+    parsed = run_module(faunadb_info, dict(gather=["status"]), node.executor()).result
     assert parsed["source"] == "json"
     for key in ("nodes", "replica_types", "summary"):
         assert both.result[key] == parsed[key]
@@ -651,3 +740,9 @@ def test_info_version_alone_asks_host_version_only(run_module):
     assert run.result["version"] == "25.02.07.dev-4f8f8be"
     assert [argv[-1] for argv, _ in ex.calls] == ["host-version"]
     assert "member" not in run.result
+
+
+def test_info_version_from_the_double(run_module, double):
+    run = run_module(faunadb_info, dict(gather=["version"]), double.node().executor())
+    assert run.rc == 0, run.result
+    assert run.result["version"] == HOST_VERSION

@@ -42,7 +42,7 @@ from ansible.module_utils.faunadb_node_parse import (
     parse_systemctl_show,
     proc_stat_state,
 )
-from ansible.module_utils.faunadb_node_plan import NodeOps, apply_step, plan, run_operation
+from ansible.module_utils.faunadb_node_plan import NodeOps, plan, run_operation
 from ansible.module_utils.faunadb_node_rules import (
     RULE_COMMENT,
     Rule,
@@ -350,7 +350,8 @@ def test_probe_of_a_missing_node_reports_it():
 
 
 class FakeOps(NodeOps):
-    """A node in memory, changed by the same steps as a real one."""
+    """A node in memory behaving by its own rules, as a container would: what run_operation
+    asks is done or refused here, never worked out with the planner's code."""
 
     mode = "fake"
 
@@ -358,7 +359,7 @@ class FakeOps(NodeOps):
         super().__init__()
         self.state = node(**state)
         self.calls = []
-        self.stuck = set(stuck)  # steps that "succeed" but change nothing
+        self.stuck = set(stuck)  # commands that "succeed" but change nothing
 
     def describe(self):
         return "fake node"
@@ -366,16 +367,50 @@ class FakeOps(NodeOps):
     def read(self):
         return dict(self.state)
 
-    def _step(self, step):
-        self.calls.append(step.describe())
-        self.commands.append(f"fake {step.describe()}")
-        if step.kind not in self.stuck:
-            self.state = apply_step(self.state, step)
-            if step.kind == "skew":
-                self.state["skew_text"] = format_offset(step.value)
+    def _do(self, name, **changes):
+        self.calls.append(name)
+        self.commands.append(f"fake {name}")
+        if name.split()[0] not in self.stuck:
+            self.state.update(changes)
 
-    def apply(self, step):
-        self._step(step)
+    def _refuse_unless_running(self, name):
+        if not self.state["running"]:
+            raise FaunaDBError(f"fake node: cannot {name} a stopped node")
+
+    def start(self):
+        self._do("start", running=True, paused=False, exit_code=None)
+
+    def stop(self):
+        if self.state["paused"]:
+            raise FaunaDBError("fake node: a frozen process cannot shut down")
+        self._do("stop", running=False, exit_code=0)
+
+    def restart(self):
+        if self.state["paused"]:
+            raise FaunaDBError("fake node: a frozen process cannot shut down")
+        self._do("restart", running=True, exit_code=None)
+
+    def kill(self):
+        self._refuse_unless_running("kill")
+        self._do("kill", running=False, paused=False, exit_code=137)
+
+    def pause(self):
+        self._refuse_unless_running("pause")
+        self._do("pause", paused=True)
+
+    def resume(self):
+        if not self.state["paused"]:
+            raise FaunaDBError("fake node: cannot resume a node that is not paused")
+        self._do("resume", paused=False)
+
+    def write_skew(self, seconds):
+        self._do(f"skew {seconds:+d}", skew=seconds, skew_text=f"{seconds:+d}\n")
+
+    def cut_off(self):
+        self._do("cut_off", cut_off=True)
+
+    def restore(self):
+        self._do("restore", cut_off=False)
 
 
 def test_run_operation_acts_once_then_reports_no_change():
