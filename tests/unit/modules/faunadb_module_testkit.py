@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from unittest.mock import Mock
 
 import ansible.module_utils
 
@@ -31,6 +32,7 @@ if str(REPO / "library") not in sys.path:
 # Re-exported for conftest.py, which must not import ansible.module_utils.faunadb_*
 # before the path above is set.
 from ansible.module_utils import faunadb_executor  # noqa: E402, F401
+from ansible.module_utils.faunadb_common import FaunaDBError  # noqa: E402
 from ansible.module_utils.faunadb_executor import Executor  # noqa: E402
 from ansible.module_utils.testing import patch_module_args  # noqa: E402, F401
 
@@ -52,6 +54,24 @@ def recorded(command, variant):
         out.read_text() if out.exists() else "",
         err.read_text() if err.exists() else "",
     )
+
+
+# A DockerExecutor's face towards DockerNodeOps, around a fake engine API.
+class FakeExecutor:
+    container_name = "n1"
+    docker_host = "unix:///fake.sock"
+
+    def __init__(self, api):
+        self.client = Mock(api=api)
+
+    def describe(self):
+        return "docker container n1 on unix:///fake.sock"
+
+    def _get_client(self):
+        return self.client
+
+    def _unreachable(self, exc):
+        return FaunaDBError(f"Cannot reach the Docker engine: {exc}")
 
 
 class Scripted(Executor):

@@ -51,7 +51,7 @@ from ansible.module_utils.faunadb_node_rules import (
     parse_tagged_rules,
 )
 from ansible.module_utils.faunadb_node_systemd import SystemdNodeOps
-from faunadb_module_testkit import REPO, patch_module_args
+from faunadb_module_testkit import REPO, FakeExecutor, patch_module_args
 
 # -- offsets and the skew file ------------------------------------------------------
 
@@ -584,23 +584,6 @@ class FakeAPI:
             self.calls.append((attr, *args, kwargs) if kwargs else (attr, *args))
 
         return call
-
-
-class FakeExecutor:
-    container_name = "n1"
-    docker_host = "unix:///fake.sock"
-
-    def __init__(self, api):
-        self.client = mock.Mock(api=api)
-
-    def describe(self):
-        return "docker container n1 on unix:///fake.sock"
-
-    def _get_client(self):
-        return self.client
-
-    def _unreachable(self, exc):
-        return FaunaDBError(f"Cannot reach the Docker engine: {exc}")
 
 
 def docker_ops(api, **kw):

@@ -27,7 +27,7 @@ from ansible.module_utils.faunadb_node_docker import DockerNodeOps
 from ansible.module_utils.faunadb_node_lifecycle import plan_lifecycle
 from ansible.module_utils.faunadb_node_plan import Step, run_operation
 from ansible.module_utils.faunadb_node_systemd import SystemdNodeOps
-from faunadb_module_testkit import patch_module_args
+from faunadb_module_testkit import FakeExecutor, patch_module_args
 
 # What the role's _faunadb_node_container gives, with its spec label.
 SPEC = dict(
@@ -264,23 +264,6 @@ class FakeEngine:
     def remove_volume(self, name):
         self.calls.append(("remove_volume", name))
         self.volumes.remove(name)
-
-
-class FakeExecutor:
-    container_name = "n1"
-    docker_host = "unix:///fake.sock"
-
-    def __init__(self, api):
-        self.client = mock.Mock(api=api)
-
-    def describe(self):
-        return "docker container n1 on unix:///fake.sock"
-
-    def _get_client(self):
-        return self.client
-
-    def _unreachable(self, exc):
-        return FaunaDBError(f"Cannot reach the Docker engine: {exc}")
 
 
 def present(engine, wanted=SPEC, **kw):
