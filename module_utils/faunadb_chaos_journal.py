@@ -14,7 +14,7 @@ import socket
 import time
 from datetime import datetime, timezone
 
-from ansible.module_utils.faunadb_common import FaunaDBError, replace_file
+from ansible.module_utils.faunadb_common import FaunaDBError, load_json_object, replace_file
 
 FORMAT = "faunadb_chaos_journal/1"
 # Chaos Toolkit's journal statuses, and the verdict an interrupted run gets.
@@ -27,16 +27,7 @@ def iso(epoch):
 
 
 def load(path):
-    try:
-        with open(path, encoding="utf-8") as fh:
-            journal = json.load(fh)
-    except FileNotFoundError:
-        raise FaunaDBError(f"No chaos journal at {path}") from None
-    except (OSError, ValueError) as exc:
-        raise FaunaDBError(f"Cannot read the chaos journal {path}: {exc}") from None
-    if not isinstance(journal, dict):
-        raise FaunaDBError(f"{path} is not a chaos journal")
-    return journal
+    return load_json_object(path, "chaos journal")
 
 
 def save(path, journal):

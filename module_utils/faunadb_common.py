@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -114,6 +115,20 @@ def replace_file(path, write, mode=0o644, owner=None, prefix=".tmp-"):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def load_json_object(path, what, missing_hint=""):
+    """The JSON object in path, or a FaunaDBError naming what it should be (a journal, ...)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        raise FaunaDBError(f"No {what} at {path}{missing_hint}") from None
+    except (OSError, ValueError) as exc:
+        raise FaunaDBError(f"Cannot read the {what} {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise FaunaDBError(f"{path} is not a {what}")
+    return data
 
 
 def finite_number(value):

@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from datetime import datetime, timezone
 
-from ansible.module_utils.faunadb_common import FaunaDBError, replace_file
+from ansible.module_utils.faunadb_common import FaunaDBError, load_json_object, replace_file
 from ansible.module_utils.faunadb_workload_client import classify
 from ansible.module_utils.faunadb_workload_schedule import slot_of
 from ansible.module_utils.faunadb_workload_stats import (
@@ -130,14 +130,8 @@ def write_json(path, data):
 
 
 def load_journal(path):
-    try:
-        with open(path, encoding="utf-8") as fh:
-            journal = json.load(fh)
-    except FileNotFoundError:
-        raise FaunaDBError(f"No workload journal at {path}: run action=run first") from None
-    except (OSError, ValueError) as exc:
-        raise FaunaDBError(f"Cannot read the workload journal {path}: {exc}") from None
-    if not isinstance(journal, dict) or journal.get("format") != JOURNAL_FORMAT:
+    journal = load_json_object(path, "workload journal", ": run action=run first")
+    if journal.get("format") != JOURNAL_FORMAT:
         raise FaunaDBError(
             f"{path} is not a faunadb_workload journal (format {JOURNAL_FORMAT} expected)"
         )
