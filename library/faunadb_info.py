@@ -219,7 +219,7 @@ from ansible.module_utils.faunadb_common import (
     faunadb_argument_spec,
 )
 from ansible.module_utils.faunadb_module import run_module
-from ansible.module_utils.faunadb_parse import replica_types, summarize
+from ansible.module_utils.faunadb_parse_status import replica_types, summarize
 from ansible.module_utils.faunadb_plan import cluster_problems, own_node
 
 ARGUMENT_SPEC = faunadb_argument_spec(

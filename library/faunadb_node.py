@@ -513,7 +513,7 @@ from ansible.module_utils.faunadb_common import (
     FaunaDBError,
     faunadb_argument_spec,
 )
-from ansible.module_utils.faunadb_executor import check_file_specs, files_option, files_to_write
+from ansible.module_utils.faunadb_files import check_file_specs, files_option, files_to_write
 from ansible.module_utils.faunadb_module import run_module
 from ansible.module_utils.faunadb_node_parse import DEFAULT_FAKETIME_FILE, parse_offset
 from ansible.module_utils.faunadb_node_plan import STATES, run_operation

@@ -131,7 +131,7 @@ from ansible.module_utils.faunadb_common import (
     FaunaDBError,
     faunadb_argument_spec,
 )
-from ansible.module_utils.faunadb_executor import (
+from ansible.module_utils.faunadb_files import (
     check_absolute,
     check_file_specs,
     files_option,

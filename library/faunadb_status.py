@@ -243,12 +243,13 @@ from ansible.module_utils import faunadb_ping
 from ansible.module_utils.faunadb_admin import AdminCommandError, FaunaAdmin
 from ansible.module_utils.faunadb_common import (
     FAUNADB_REQUIRED_IF,
+    ExecutorError,
     FaunaDBError,
     faunadb_argument_spec,
 )
-from ansible.module_utils.faunadb_executor import ExecutorError
 from ansible.module_utils.faunadb_module import run_module
-from ansible.module_utils.faunadb_parse import ParseError, replica_types, summarize
+from ansible.module_utils.faunadb_parse import ParseError
+from ansible.module_utils.faunadb_parse_status import replica_types, summarize
 from ansible.module_utils.faunadb_plan import healthy_problems
 
 ARGUMENT_SPEC = faunadb_argument_spec(

@@ -22,9 +22,8 @@ from ansible.module_utils.faunadb_parse import (
     parse_identity,
     parse_movement_status,
     parse_show_replication,
-    parse_status_json,
-    parse_status_text,
 )
+from ansible.module_utils.faunadb_parse_status import parse_status_json, parse_status_text
 
 ROOT_KEY_ENV = "FAUNADB_ROOT_KEY"
 # Seconds between two tries of a command whose admin API did not answer yet.

@@ -1,5 +1,5 @@
 # Shared pieces of the faunadb_* modules: the connection argument spec, the
-# error type every helper raises, input validation, and atomic file writes.
+# error types every helper raises, input validation, and atomic file writes.
 """Common argument spec, errors, validation and file writes for the faunadb_* modules."""
 
 from __future__ import annotations
@@ -77,6 +77,19 @@ class FaunaDBError(Exception):
         result = dict(self.details)
         result["msg"] = self.msg
         return result
+
+
+class ExecutorError(FaunaDBError):
+    """The command could not be started at all (engine unreachable, container gone...)."""
+
+    # 'unreachable' may heal on its own (engine restarting); 'not_found' and
+    # 'not_running' mean the node is dead, so wait loops stop early on them;
+    # 'timeout' is a call that did not finish in time (a JVM starting on a
+    # busy host can take minutes); 'config' is an engine address or TLS/SSH
+    # setting that can never work (no waiting fixes it).
+    def __init__(self, msg, kind, **details):
+        super().__init__(msg, **details)
+        self.kind = kind
 
 
 def validate_replica_name(name):

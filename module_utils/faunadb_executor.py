@@ -1,7 +1,8 @@
 """Where faunadb-admin runs: on the managed host, or inside a container via the Docker API.
 
 Modules never call subprocess or docker themselves; they get an Executor from
-make_executor() and hand it argv lists.
+make_executor() and hand it argv lists. The Docker executor's client comes from
+faunadb_docker.docker_client().
 """
 
 from __future__ import annotations
@@ -12,34 +13,26 @@ import stat
 import subprocess
 import tarfile
 import time
-import traceback
 
 from ansible.module_utils.basic import missing_required_lib
-from ansible.module_utils.faunadb_common import DEFAULT_DOCKER_HOST, FaunaDBError, replace_file
+from ansible.module_utils.faunadb_common import (
+    DEFAULT_DOCKER_HOST,
+    ExecutorError,
+    FaunaDBError,
+    replace_file,
+)
+from ansible.module_utils.faunadb_docker import (
+    DOCKER_IMPORT_ERROR,
+    HAS_DOCKER,
+    _is_read_timeout,
+    _is_transport_error,
+    _unreachable,
+    docker_client,
+    tls_config,
+)
 
-try:
-    import docker
+if HAS_DOCKER:
     import docker.errors
-    import docker.tls
-
-    HAS_DOCKER = True
-    DOCKER_IMPORT_ERROR = None
-except ImportError:
-    HAS_DOCKER = False
-    DOCKER_IMPORT_ERROR = traceback.format_exc()
-
-
-class ExecutorError(FaunaDBError):
-    """The command could not be started at all (engine unreachable, container gone...)."""
-
-    # 'unreachable' may heal on its own (engine restarting); 'not_found' and
-    # 'not_running' mean the node is dead, so wait loops stop early on them;
-    # 'timeout' is a call that did not finish in time (a JVM starting on a
-    # busy host can take minutes); 'config' is an engine address or TLS/SSH
-    # setting that can never work (no waiting fixes it).
-    def __init__(self, msg, kind, **details):
-        super().__init__(msg, **details)
-        self.kind = kind
 
 
 class FileState:
@@ -52,72 +45,6 @@ class FileState:
         return isinstance(other, FileState) and vars(self) == vars(other)
 
     __hash__ = None
-
-
-def files_option():
-    """The ``files`` option: regular files a node should hold (content, mode, owner ids).
-
-    faunadb_node_files writes them and faunadb_node's probe only compares them,
-    so both take the same spec and compare through files_to_write().
-    """
-    return dict(
-        type="list",
-        elements="dict",
-        default=[],
-        options=dict(
-            path=dict(type="str", required=True),
-            content=dict(type="str", required=True, no_log=True),
-            mode=dict(type="str", default="0644"),
-            owner_id=dict(type="int", default=0),
-            group_id=dict(type="int", default=0),
-            force=dict(type="bool", default=True),
-        ),
-    )
-
-
-def check_absolute(paths):
-    relative = [p for p in paths if not p.startswith("/")]
-    if relative:
-        raise FaunaDBError(f"paths must be absolute: {', '.join(relative)}")
-
-
-def check_file_specs(specs):
-    """Refuse what no executor can write, before the node is read."""
-    check_absolute(s["path"] for s in specs)
-    for spec in specs:
-        wanted_file(spec)
-
-
-def wanted_file(spec):
-    """The FileState one entry of ``files`` asks for."""
-    try:
-        mode = int(spec["mode"], 8)
-    except ValueError:
-        raise FaunaDBError(f"mode of {spec['path']} must be octal, is {spec['mode']!r}") from None
-    return FileState(spec["content"].encode(), mode, spec["owner_id"], spec["group_id"])
-
-
-def files_to_write(executor, specs):
-    """The entries of ``files`` that differ on the node: ({path: wanted FileState}, diffs).
-
-    A file that exists is kept when its entry has force false. The diffs
-    carry the content: Ansible masks it in results because the option is no_log.
-    """
-    writes, diffs = {}, []
-    for spec in specs:
-        want = wanted_file(spec)
-        have = executor.read_file(spec["path"])
-        if have is None or (spec["force"] and have != want):
-            writes[spec["path"]] = want
-            diffs.append(
-                dict(
-                    before_header=spec["path"],
-                    after_header=spec["path"],
-                    before="" if have is None else have.content.decode(errors="replace"),
-                    after=want.content.decode(errors="replace"),
-                )
-            )
-    return writes, diffs
 
 
 class Executor:
@@ -364,98 +291,12 @@ class DockerExecutor(Executor):
             api.timeout = previous
 
 
-def docker_client(docker_host=None, *, timeout=180, tls=None, use_ssh_client=False):
-    """A Docker client for an engine: unix://, tcp:// (with tls, a docker.tls.TLSConfig from
-    tls_config) or ssh://. Every module and the chaos role's testinfra checks use this one;
-    ExecutorError (kind config or unreachable) when it cannot be made."""
-    docker_host = docker_host or DEFAULT_DOCKER_HOST
-    try:
-        return docker.DockerClient(
-            base_url=docker_host, timeout=timeout, tls=tls or False,
-            use_ssh_client=use_ssh_client,
-        )  # fmt: skip
-    except Exception as exc:
-        # Building the client connects nowhere yet (except ssh://): what fails
-        # here is the address or its settings, or the ssh:// link.
-        if _is_transport_error(exc) and not _is_setting_error(exc):
-            raise _unreachable(docker_host, exc) from None
-        raise ExecutorError(
-            f"Cannot use the Docker engine at {docker_host}: {exc}", "config",
-            docker_host=docker_host,
-        ) from None
-
-
-def _unreachable(docker_host, exc):
-    return ExecutorError(
-        f"Cannot reach the Docker engine at {docker_host}: {exc}", "unreachable",
-        docker_host=docker_host,
-    )  # fmt: skip
-
-
-def docker_settings_from_env(environ=None):
-    """The docker_* settings from Docker's own variables (DOCKER_HOST, DOCKER_TLS,
-    DOCKER_TLS_VERIFY, DOCKER_CERT_PATH), as the modules' options fall back to them: for
-    callers without module options."""
-    environ = os.environ if environ is None else environ
-
-    def flag(name):
-        return environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
-
-    return {"docker_host": environ.get("DOCKER_HOST") or None, "docker_tls": flag("DOCKER_TLS"),
-            "docker_validate_certs": flag("DOCKER_TLS_VERIFY")}
-
-
-def _is_transport_error(exc):
-    # The SDK lets requests/urllib3 exceptions (ConnectionError, ReadTimeout)
-    # through unwrapped; to the user they all mean "engine unreachable".
-    if HAS_DOCKER and isinstance(exc, docker.errors.DockerException):
-        return True
-    return type(exc).__module__.startswith(("requests", "urllib3"))
-
-
-def _is_setting_error(exc):
-    # docker.errors.TLSParameterError, a missing paramiko, a malformed address.
-    text = str(exc)
-    return type(exc).__name__ in ("TLSParameterError", "ValueError") or any(
-        hint in text for hint in ("paramiko", "Invalid bind address", "not supported", "scheme")
-    )
-
-
-def _is_read_timeout(exc):
-    return type(exc).__name__ in ("ReadTimeout", "ReadTimeoutError", "timeout", "TimeoutError")
-
-
 def _text(data):
     if data is None:
         return ""
     if isinstance(data, bytes):
         return data.decode("utf-8", errors="replace")
     return data
-
-
-def tls_config(params):
-    """docker.tls.TLSConfig from the docker_tls* options, or None for a plain engine."""
-    verify = bool(params.get("docker_validate_certs"))
-    if not (params.get("docker_tls") or verify):
-        return None
-    # Unset paths default to DOCKER_CERT_PATH's ca.pem, cert.pem and key.pem.
-    cert_dir = os.environ.get("DOCKER_CERT_PATH")
-
-    def path(option, name):
-        if params.get(option):
-            return params[option]
-        candidate = os.path.join(cert_dir, name) if cert_dir else None
-        return candidate if candidate and os.path.exists(candidate) else None
-
-    client_cert = path("docker_client_cert", "cert.pem")
-    client_key = path("docker_client_key", "key.pem")
-    cert = (client_cert, client_key) if client_cert or client_key else None
-    try:
-        return docker.tls.TLSConfig(
-            client_cert=cert, ca_cert=path("docker_ca_path", "ca.pem"), verify=verify
-        )
-    except docker.errors.TLSParameterError as exc:
-        raise ExecutorError(f"Docker TLS settings: {exc}", "config") from None
 
 
 def make_executor(module):

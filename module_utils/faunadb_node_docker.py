@@ -13,8 +13,8 @@ import tarfile
 import time
 
 from ansible.module_utils import faunadb_node_container
-from ansible.module_utils.faunadb_common import FaunaDBError
-from ansible.module_utils.faunadb_executor import HAS_DOCKER, ExecutorError, _is_transport_error
+from ansible.module_utils.faunadb_common import ExecutorError, FaunaDBError
+from ansible.module_utils.faunadb_docker import HAS_DOCKER, _is_transport_error
 from ansible.module_utils.faunadb_node_parse import (
     DEFAULT_FAKETIME_FILE,
     clock_hook,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from ansible.module_utils.faunadb_common import REPLICA_TYPES, FaunaDBError
-from ansible.module_utils.faunadb_parse import replica_types, summarize
+from ansible.module_utils.faunadb_parse_status import replica_types, summarize
 
 # Promote before demoting: demoting first could leave the cluster with fewer
 # data+log replicas than it needs while the other half of the change waits.

@@ -113,7 +113,7 @@ options:
 """
 
     # The files of a node: faunadb_node_files writes them, faunadb_node's probe
-    # compares them (module_utils/faunadb_executor.py files_option()).
+    # compares them (module_utils/faunadb_files.py files_option()).
     FILES = r"""
 options:
   files:

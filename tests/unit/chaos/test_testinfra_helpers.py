@@ -113,7 +113,7 @@ _CSPEC.loader.exec_module(conftest)
 
 def test_the_checks_docker_client_is_the_modules_with_tls_from_dockers_variables(
         monkeypatch, tmp_path):
-    executor = conftest.module_util("faunadb_executor")
+    factory = conftest.module_util("faunadb_docker")
     seen = []
 
     class Client:
@@ -124,7 +124,7 @@ def test_the_checks_docker_client_is_the_modules_with_tls_from_dockers_variables
             pass
 
     (tmp_path / "ca.pem").write_text("x")
-    monkeypatch.setattr(executor.docker, "DockerClient", Client)
+    monkeypatch.setattr(factory.docker, "DockerClient", Client)
     monkeypatch.setenv("DOCKER_TLS_VERIFY", "1")
     monkeypatch.setenv("DOCKER_CERT_PATH", str(tmp_path))
     gen = conftest.docker_clients.__wrapped__()

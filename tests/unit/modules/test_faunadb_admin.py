@@ -7,14 +7,15 @@ from unittest import mock
 
 import docker.errors
 import pytest
-from ansible.module_utils import faunadb_admin, faunadb_executor
+from ansible.module_utils import faunadb_admin, faunadb_docker, faunadb_executor
 from ansible.module_utils.faunadb_admin import (
     AdminCommandError,
     FaunaAdmin,
     error_kind,
     error_message,
 )
-from ansible.module_utils.faunadb_executor import DockerExecutor, ExecutorError, LocalExecutor
+from ansible.module_utils.faunadb_common import ExecutorError
+from ansible.module_utils.faunadb_executor import DockerExecutor, LocalExecutor
 from faunadb_module_testkit import ROOT_KEY, Scripted, fixture_text, recorded
 
 
@@ -307,7 +308,7 @@ def test_ssh_engine_without_its_library_is_a_setting_error_not_unreachable(monke
             "Install paramiko package to enable ssh:// support"
         )
 
-    monkeypatch.setattr(faunadb_executor.docker, "DockerClient", no_paramiko)
+    monkeypatch.setattr(faunadb_docker.docker, "DockerClient", no_paramiko)
     ex = DockerExecutor("node1", docker_host="ssh://admin@docker-a")
     with pytest.raises(ExecutorError) as exc:
         ex.run(["faunadb-admin", "status"])
@@ -325,7 +326,7 @@ def test_tls_options_reach_the_docker_client(monkeypatch, tmp_path):
         seen.update(kwargs)
         raise docker.errors.DockerException("stop here")
 
-    monkeypatch.setattr(faunadb_executor.docker, "DockerClient", client)
+    monkeypatch.setattr(faunadb_docker.docker, "DockerClient", client)
     ca = tmp_path / "ca.pem"
     ca.write_text("x")
     module = mock.Mock()

@@ -33,7 +33,7 @@ def fragment_options(part="DOCUMENTATION"):
     return yaml.safe_load(getattr(namespace["ModuleDocFragment"], part))["options"]
 
 
-# The modules that take a node's files (module_utils/faunadb_executor.py files_option()),
+# The modules that take a node's files (module_utils/faunadb_files.py files_option()),
 # documented once in the fragment's FILES part.
 FILES_MODULES = ["faunadb_node", "faunadb_node_files"]
 

@@ -12,6 +12,8 @@ from ansible.module_utils.faunadb_parse import (
     parse_identity,
     parse_movement_status,
     parse_show_replication,
+)
+from ansible.module_utils.faunadb_parse_status import (
     parse_status_json,
     parse_status_text,
     replica_types,

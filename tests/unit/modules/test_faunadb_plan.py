@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from ansible.module_utils.faunadb_common import FaunaDBError, validate_replica_name
-from ansible.module_utils.faunadb_parse import parse_status_text
+from ansible.module_utils.faunadb_parse_status import parse_status_text
 from ansible.module_utils.faunadb_plan import (
     cluster_operation_outcome,
     cluster_problems,

@@ -90,12 +90,12 @@ def docker_clients():
     made = {}
 
     def get(docker_host):
-        executor = module_util("faunadb_executor")
-        settings = executor.docker_settings_from_env()
-        key = docker_host or settings["docker_host"] or executor.DEFAULT_DOCKER_HOST
+        factory = module_util("faunadb_docker")
+        settings = factory.docker_settings_from_env()
+        key = docker_host or settings["docker_host"] or factory.DEFAULT_DOCKER_HOST
         if key not in made:
-            made[key] = executor.docker_client(key, timeout=DOCKER_TIMEOUT_SECONDS,
-                                               tls=executor.tls_config(settings))
+            made[key] = factory.docker_client(key, timeout=DOCKER_TIMEOUT_SECONDS,
+                                              tls=factory.tls_config(settings))
         return made[key]
 
     yield get
