@@ -34,13 +34,13 @@ SMOKE_INVENTORY = "bench/inventory_small.yml"
 
 def pct(values: list[float], p: float) -> float | None:
     """Nearest-rank percentile, the chaos workload's (with few samples, p99 is the maximum)."""
-    return module_util("faunadb_workload").percentile(values, p)
+    return module_util("faunadb_workload_stats").percentile(values, p)
 
 
 def make_client(target: tuple[str, int], key: str, timeout: float):
     """The driver's client exactly as the chaos workload makes it (its timeouts, one
     connection, no version lookup): the benchmarks measure as a client would."""
-    return module_util("faunadb_workload").driver_client(
+    return module_util("faunadb_workload_client").driver_client(
         f"http://{target[0]}:{target[1]}", key, timeout)
 
 

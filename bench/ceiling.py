@@ -28,6 +28,7 @@ with warnings.catch_warnings():
     from faunadb import query as q
 
 faunadb_workload = module_util("faunadb_workload")
+faunadb_workload_client = module_util("faunadb_workload_client")
 
 # Every POST (a create, the only request either client sends here) gets a create's answer.
 STUB = r"""
@@ -93,8 +94,8 @@ def workload_ceiling(clients: int, seconds: float) -> dict:
     """Requests/s the chaos workload (faunadb_workload.Workload) drives, writes only,
     offered far more than it can send; pings off."""
     with Stub() as port:
-        connect = faunadb_workload.session_factory(f"http://127.0.0.1:{port}", "stub",
-                                                   "bench", 5.0)
+        connect = faunadb_workload_client.session_factory(f"http://127.0.0.1:{port}", "stub",
+                                                          "bench", 5.0)
         offered = 20000.0
         work = faunadb_workload.Workload(
             connect, run_id="1", rate=offered, duration=seconds,

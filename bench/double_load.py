@@ -96,8 +96,8 @@ class Write:
 
 def classify(exc: Exception) -> tuple[str, str]:
     """(outcome, detail) of a failed create, as the chaos workload classifies one."""
-    wl = module_util("faunadb_workload")
-    return wl.classify(wl.WRITE, exc)
+    return module_util("faunadb_workload_client").classify(
+        module_util("faunadb_workload_stats").WRITE, exc)
 
 
 @dataclass

@@ -138,7 +138,7 @@ recovered:
 import os
 
 from ansible.module_utils.ansible_release import __version__ as ANSIBLE_VERSION
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 from ansible.module_utils.faunadb_chaos_journal import (
     await_workload,
     close_interrupted,
@@ -147,10 +147,10 @@ from ansible.module_utils.faunadb_chaos_journal import (
     start,
     update,
 )
-from ansible.module_utils.faunadb_common import FaunaDBError, fail_module
-from ansible.module_utils.faunadb_workload import (
-    HAS_FAUNADB,
-    FaunaSession,
+from ansible.module_utils.faunadb_common import FaunaDBError
+from ansible.module_utils.faunadb_module import run_module
+from ansible.module_utils.faunadb_workload_client import HAS_FAUNADB, FaunaSession
+from ansible.module_utils.faunadb_workload_journal import (
     journal_from_ledger,
     load_journal,
     read_secret,
@@ -226,33 +226,32 @@ ARGUMENT_SPEC = dict(
 )
 
 
+def act(module):
+    params = module.params
+    try:
+        if params["action"] == "recover":
+            return recover(module, params)
+        if module.check_mode:
+            return dict(changed=True)
+        if params["action"] == "start":
+            return dict(changed=True, journal=start(params["path"], params["data"],
+                                                     ANSIBLE_VERSION))
+        return dict(changed=True, journal=update(params["path"], params["data"],
+                                                  params["append"]))
+    except OSError as exc:
+        raise FaunaDBError(f"Cannot write the chaos journal: {exc}") from None
+
+
 def main():
-    module = AnsibleModule(
+    run_module(
+        "faunadb_chaos_journal", act,
         argument_spec=ARGUMENT_SPEC,
         required_if=[
             ("action", "start", ["path"]),
             ("action", "update", ["path"]),
             ("action", "recover", ["reports_dir", "cluster"]),
         ],
-        supports_check_mode=True,
     )
-    params = module.params
-    try:
-        if params["action"] == "recover":
-            result = recover(module, params)
-        elif module.check_mode:
-            result = dict(changed=True)
-        elif params["action"] == "start":
-            result = dict(changed=True, journal=start(params["path"], params["data"],
-                                                       ANSIBLE_VERSION))
-        else:
-            result = dict(changed=True, journal=update(params["path"], params["data"],
-                                                        params["append"]))
-    except FaunaDBError as exc:
-        fail_module(module, exc)
-    except OSError as exc:
-        module.fail_json(msg=f"Cannot write the chaos journal: {exc}")
-    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -137,8 +137,8 @@ import socket
 import time
 from datetime import UTC, datetime
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.faunadb_common import replace_file
+from ansible.module_utils.faunadb_common import FaunaDBError, replace_file
+from ansible.module_utils.faunadb_module import run_module
 
 ARGUMENT_SPEC = dict(
     path=dict(type="path", required=True),
@@ -192,15 +192,13 @@ def write_lock(path, lock, exclusive):
         handle.write(data)
 
 
-def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
-                           required_if=[("state", "present", ["owner"])])
+def hold(module):
     p = module.params
     path, owner, now = os.path.abspath(p["path"]), p["owner"], time.time()
     if p["state"] == "present" and p["ttl"] < 1:
-        module.fail_json(msg=f"ttl must be at least 1 second, not {p['ttl']}")
+        raise FaunaDBError(f"ttl must be at least 1 second, not {p['ttl']}")
     if os.path.isdir(path):
-        module.fail_json(msg=f"chaos lock {path} is a directory; give the path of a file")
+        raise FaunaDBError(f"chaos lock {path} is a directory; give the path of a file")
     lock, missing = read_lock(path)
     expired = lock is None or lock["expires"] <= now
     mine = lock is not None and lock["owner"] == owner
@@ -212,11 +210,11 @@ def main():
         if lock and not mine and not expired and not p["force"]:
             acquired = lock.get("acquired")
             since = utc(acquired) if isinstance(acquired, (int, float)) else "an unknown time"
-            module.fail_json(
-                msg=f"chaos lock {path} is held by {lock['owner']} since {since}, "
-                    f"until {utc(lock['expires'])} (another chaos run on this cluster); wait, or "
-                    "after making sure no run is active, remove it with playbooks/heal.yml or "
-                    "-e chaos_break_lock=true", **result)
+            raise FaunaDBError(
+                f"chaos lock {path} is held by {lock['owner']} since {since}, "
+                f"until {utc(lock['expires'])} (another chaos run on this cluster); wait, or "
+                "after making sure no run is active, remove it with playbooks/heal.yml or "
+                "-e chaos_break_lock=true", **result)
         new = dict(owner=owner, host=socket.gethostname(), pid=os.getpid(),
                    acquired=lock.get("acquired", now) if mine else now, expires=now + p["ttl"])
         result.update(changed=True, held_by=owner, expires=new["expires"],
@@ -226,15 +224,18 @@ def main():
                 make_parent(path)
                 write_lock(path, new, exclusive=True)
             except FileExistsError:
-                module.fail_json(msg=f"chaos lock {path} was taken by another run just now "
-                                     "(another chaos run on this cluster); try again", **result)
+                raise FaunaDBError(f"chaos lock {path} was taken by another run just now "
+                                   "(another chaos run on this cluster); try again",
+                                   **result) from None
             except OSError as exc:
-                module.fail_json(msg=f"Cannot create the chaos lock {path}: {exc}", **result)
+                raise FaunaDBError(f"Cannot create the chaos lock {path}: {exc}",
+                                   **result) from None
         elif not module.check_mode:
             try:
                 write_lock(path, new, exclusive=False)
             except OSError as exc:
-                module.fail_json(msg=f"Cannot write the chaos lock {path}: {exc}", **result)
+                raise FaunaDBError(f"Cannot write the chaos lock {path}: {exc}",
+                                   **result) from None
         if lock is None and not missing:
             module.warn(f"chaos lock {path} could not be read or parsed; it counts as expired "
                         "and is replaced")
@@ -250,13 +251,21 @@ def main():
             except FileNotFoundError:
                 pass
             except OSError as exc:
-                module.fail_json(msg=f"Cannot remove the chaos lock {path}: {exc}", **result)
+                raise FaunaDBError(f"Cannot remove the chaos lock {path}: {exc}",
+                                   **result) from None
     else:  # somebody else's live lock: releasing it is not ours to do
         result.update(held_by=lock["owner"], expires=lock["expires"])
         after = before
     if module._diff:
         result["diff"] = dict(before=before, after=after, before_header=path, after_header=path)
-    module.exit_json(**result)
+    return result
+
+
+def main():
+    run_module(
+        "faunadb_chaos_lock", hold,
+        argument_spec=ARGUMENT_SPEC, required_if=[("state", "present", ["owner"])],
+    )
 
 
 if __name__ == "__main__":

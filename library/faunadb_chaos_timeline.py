@@ -138,7 +138,6 @@ panels:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.faunadb_chaos_timeline import (
     HAS_MATPLOTLIB,
     MATPLOTLIB_IMPORT_ERROR,
@@ -148,6 +147,8 @@ from ansible.module_utils.faunadb_chaos_timeline import (
     render,
     summary,
 )
+from ansible.module_utils.faunadb_common import FaunaDBError
+from ansible.module_utils.faunadb_module import run_module
 
 ARGUMENT_SPEC = dict(
     journals=dict(type="list", elements="path", required=True),
@@ -156,32 +157,37 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+def draw(module):
     params = module.params
     journals, dest = params["journals"], params["dest"]
     if not journals:
-        module.fail_json(msg="journals is empty: give at least one journal.json to draw")
+        raise FaunaDBError("journals is empty: give at least one journal.json to draw")
     directory = os.path.dirname(os.path.abspath(dest))
     if not os.path.isdir(directory) or not os.access(directory, os.W_OK | os.X_OK):
-        module.fail_json(msg=f"dest {dest}: directory {directory} is missing or not writable")
+        raise FaunaDBError(f"dest {dest}: directory {directory} is missing or not writable")
     if os.path.isdir(dest):
-        module.fail_json(msg=f"dest {dest} is a directory; give the path of the PNG")
+        raise FaunaDBError(f"dest {dest} is a directory; give the path of the PNG")
 
     if not HAS_MATPLOTLIB:
-        module.fail_json(msg=MISSING_MATPLOTLIB, exception=MATPLOTLIB_IMPORT_ERROR)
+        raise FaunaDBError(MISSING_MATPLOTLIB, exception=MATPLOTLIB_IMPORT_ERROR)
     if module.check_mode:
         panels = [summary(path, *load(path)) for path in journals]
-        module.exit_json(changed=needs_render(journals, dest), dest=dest, panels=panels)
+        return dict(changed=needs_render(journals, dest), dest=dest, panels=panels)
 
     try:
         panels = render(journals, dest, params["title"])
     except Exception as exc:  # drawing or writing: report it, never a traceback
-        module.fail_json(msg=f"Cannot draw the timeline into {dest}: {type(exc).__name__}: {exc}")
+        raise FaunaDBError(
+            f"Cannot draw the timeline into {dest}: {type(exc).__name__}: {exc}"
+        ) from None
     for panel in panels:
         if panel["problem"]:
             module.warn(f"{panel['problem']}; its panel is empty")
-    module.exit_json(changed=True, dest=dest, panels=panels)
+    return dict(changed=True, dest=dest, panels=panels)
+
+
+def main():
+    run_module("faunadb_chaos_timeline", draw, argument_spec=ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

@@ -213,10 +213,12 @@ commands:
   elements: str
 """
 
-from ansible.module_utils.faunadb_admin import AdminCommandError, run_module
+from ansible.module_utils.faunadb_admin import AdminCommandError, FaunaAdmin
 from ansible.module_utils.faunadb_common import (
+    FAUNADB_REQUIRED_IF,
     faunadb_argument_spec,
 )
+from ansible.module_utils.faunadb_module import run_module
 from ansible.module_utils.faunadb_parse import replica_types, summarize
 from ansible.module_utils.faunadb_plan import cluster_problems, own_node
 
@@ -292,7 +294,10 @@ def gather_info(module, admin):
 
 
 def main():
-    run_module(ARGUMENT_SPEC, gather_info)
+    run_module(
+        "faunadb_info", gather_info, FaunaAdmin.from_module,
+        argument_spec=ARGUMENT_SPEC, required_if=FAUNADB_REQUIRED_IF,
+    )
 
 
 if __name__ == "__main__":

@@ -174,12 +174,14 @@ stdout:
   sample: Node has initialized the cluster.
 """
 
-from ansible.module_utils.faunadb_admin import AdminCommandError, run_module
+from ansible.module_utils.faunadb_admin import AdminCommandError, FaunaAdmin
 from ansible.module_utils.faunadb_common import (
+    FAUNADB_REQUIRED_IF,
     FaunaDBError,
     faunadb_argument_spec,
     validate_replica_name,
 )
+from ansible.module_utils.faunadb_module import run_module
 from ansible.module_utils.faunadb_plan import (
     cluster_operation_outcome,
     plan_member,
@@ -316,9 +318,9 @@ def ensure(module, admin):
 
 def main():
     run_module(
-        ARGUMENT_SPEC,
-        ensure,
-        required_if=[
+        "faunadb_member", ensure, FaunaAdmin.from_module,
+        argument_spec=ARGUMENT_SPEC,
+        required_if=FAUNADB_REQUIRED_IF + [
             ("state", "present", ["replica"]),
             ("state", "absent", ["address", "host_id"], True),
         ],

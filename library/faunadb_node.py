@@ -347,31 +347,33 @@ commands:
   sample: ["docker kill --signal SIGKILL replica2_node1"]
 """
 
-import traceback
-
 from ansible.module_utils import faunadb_node_ops
-from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.faunadb_common import (
     FAUNADB_REQUIRED_IF,
     FaunaDBError,
-    fail_module,
     faunadb_argument_spec,
 )
 from ansible.module_utils.faunadb_executor import check_file_specs, files_option, files_to_write
+from ansible.module_utils.faunadb_module import run_module
+from ansible.module_utils.faunadb_node_parse import DEFAULT_FAKETIME_FILE, parse_offset
+from ansible.module_utils.faunadb_node_plan import STATES, run_operation
+from ansible.module_utils.faunadb_node_rules import (
+    DEFAULT_CUT_OFF_PORTS,
+    validate_peers,
+    validate_ports,
+)
 
 ARGUMENT_SPEC = faunadb_argument_spec(
     dict(
-        state=dict(type="str", default="probe", choices=list(faunadb_node_ops.STATES)),
+        state=dict(type="str", default="probe", choices=list(STATES)),
         offset=dict(type="str"),
-        faketime_file=dict(type="str", default=faunadb_node_ops.DEFAULT_FAKETIME_FILE),
+        faketime_file=dict(type="str", default=DEFAULT_FAKETIME_FILE),
         network=dict(type="str"),
         address=dict(type="str"),
         stop_timeout=dict(type="int"),
         service=dict(type="str", default="faunadb"),
         peers=dict(type="list", elements="str", default=[]),
-        cut_off_ports=dict(
-            type="list", elements="int", default=list(faunadb_node_ops.DEFAULT_CUT_OFF_PORTS)
-        ),
+        cut_off_ports=dict(type="list", elements="int", default=list(DEFAULT_CUT_OFF_PORTS)),
         files=files_option(),
     )
 )
@@ -382,7 +384,7 @@ REQUIRED_IF = [("state", "skewed", ["offset"])]
 def validate(params):
     """Everything the options alone can tell, before the node is even read."""
     state, docker = params["state"], params["executor"] == "docker"
-    offset = faunadb_node_ops.parse_offset(params["offset"]) if state == "skewed" else None
+    offset = parse_offset(params["offset"]) if state == "skewed" else None
     if not params["faketime_file"].startswith("/"):
         raise FaunaDBError(f"faketime_file must be an absolute path, got {params['faketime_file']}")
     if params["files"]:
@@ -393,7 +395,7 @@ def validate(params):
         if state in ("cut_off", "restored") and not params["network"]:
             raise FaunaDBError(f"state={state} in container mode needs network")
         if params["address"]:
-            address = faunadb_node_ops.validate_peers([params["address"]])[0]
+            address = validate_peers([params["address"]])[0]
             if address.version != 4:
                 raise FaunaDBError(f"address must be an IPv4 address, got {params['address']}")
         elif state == "restored" or (state == "healed" and params["network"]):
@@ -404,8 +406,8 @@ def validate(params):
         if params["stop_timeout"] is not None and params["stop_timeout"] < 0:
             raise FaunaDBError("stop_timeout must be 0 or more seconds")
     else:
-        faunadb_node_ops.validate_peers(params["peers"])
-        faunadb_node_ops.validate_ports(params["cut_off_ports"])
+        validate_peers(params["peers"])
+        validate_ports(params["cut_off_ports"])
         if state == "cut_off" and not params["peers"]:
             raise FaunaDBError("state=cut_off in service mode needs peers (the other nodes)")
     return offset
@@ -414,9 +416,7 @@ def validate(params):
 def operate(module, ops):
     params = module.params
     offset = validate(params)
-    result = faunadb_node_ops.run_operation(
-        ops, params["state"], offset=offset, check_mode=module.check_mode
-    )
+    result = run_operation(ops, params["state"], offset=offset, check_mode=module.check_mode)
     if not module._diff:
         result.pop("diff")
     if params["files"]:
@@ -427,29 +427,16 @@ def operate(module, ops):
     return result
 
 
+def connect(module):
+    validate(module.params)  # bad input is refused before any connection
+    return faunadb_node_ops.make_node_ops(module)
+
+
 def main():
-    module = AnsibleModule(
-        argument_spec=ARGUMENT_SPEC,
-        required_if=FAUNADB_REQUIRED_IF + REQUIRED_IF,
-        supports_check_mode=True,
+    run_module(
+        "faunadb_node", operate, connect, commands_change=True,
+        argument_spec=ARGUMENT_SPEC, required_if=FAUNADB_REQUIRED_IF + REQUIRED_IF,
     )
-    ops = None
-    try:
-        validate(module.params)  # bad input is refused before any connection
-        ops = faunadb_node_ops.make_node_ops(module)
-        result = operate(module, ops)
-    except FaunaDBError as exc:
-        done = list(ops.commands) if ops else []
-        fail_module(module, exc, commands=done, changed=bool(done))
-    except Exception as exc:  # noqa: BLE001 - a bug, not an answer: say so, with the traceback
-        done = list(ops.commands) if ops else []
-        module.fail_json(
-            msg=f"faunadb_node: unexpected {type(exc).__name__}: {exc}",
-            exception=traceback.format_exc(),
-            commands=done,
-            changed=bool(done),
-        )
-    module.exit_json(**result)
 
 
 if __name__ == "__main__":

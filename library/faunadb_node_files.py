@@ -125,15 +125,21 @@ commands:
   sample: ["docker start replica1_node1"]
 """
 
-from ansible.module_utils.faunadb_admin import run_module
-from ansible.module_utils.faunadb_common import FaunaDBError, faunadb_argument_spec
+from ansible.module_utils.faunadb_admin import FaunaAdmin
+from ansible.module_utils.faunadb_common import (
+    FAUNADB_REQUIRED_IF,
+    FaunaDBError,
+    faunadb_argument_spec,
+)
 from ansible.module_utils.faunadb_executor import (
     check_absolute,
     check_file_specs,
     files_option,
     files_to_write,
 )
-from ansible.module_utils.faunadb_node_ops import DockerNodeOps, run_operation
+from ansible.module_utils.faunadb_module import run_module
+from ansible.module_utils.faunadb_node_docker import DockerNodeOps
+from ansible.module_utils.faunadb_node_plan import run_operation
 
 ARGUMENT_SPEC = faunadb_argument_spec(
     dict(
@@ -181,7 +187,10 @@ def check_files(module, admin):
 
 
 def main():
-    run_module(ARGUMENT_SPEC, check_files)
+    run_module(
+        "faunadb_node_files", check_files, FaunaAdmin.from_module,
+        argument_spec=ARGUMENT_SPEC, required_if=FAUNADB_REQUIRED_IF,
+    )
 
 
 if __name__ == "__main__":

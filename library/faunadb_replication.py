@@ -101,11 +101,13 @@ commands:
     replica3"]
 """
 
-from ansible.module_utils.faunadb_admin import AdminCommandError, run_module
+from ansible.module_utils.faunadb_admin import AdminCommandError, FaunaAdmin
 from ansible.module_utils.faunadb_common import (
+    FAUNADB_REQUIRED_IF,
     faunadb_argument_spec,
     validate_replica_name,
 )
+from ansible.module_utils.faunadb_module import run_module
 from ansible.module_utils.faunadb_plan import (
     check_replica_types,
     confirm_update,
@@ -160,7 +162,10 @@ def ensure_replication(module, admin):
 
 
 def main():
-    run_module(ARGUMENT_SPEC, ensure_replication)
+    run_module(
+        "faunadb_replication", ensure_replication, FaunaAdmin.from_module,
+        argument_spec=ARGUMENT_SPEC, required_if=FAUNADB_REQUIRED_IF,
+    )
 
 
 if __name__ == "__main__":

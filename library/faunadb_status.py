@@ -240,12 +240,14 @@ import time
 from urllib.parse import urlsplit
 
 from ansible.module_utils import faunadb_ping
-from ansible.module_utils.faunadb_admin import AdminCommandError, run_module
+from ansible.module_utils.faunadb_admin import AdminCommandError, FaunaAdmin
 from ansible.module_utils.faunadb_common import (
+    FAUNADB_REQUIRED_IF,
     FaunaDBError,
     faunadb_argument_spec,
 )
 from ansible.module_utils.faunadb_executor import ExecutorError
+from ansible.module_utils.faunadb_module import run_module
 from ansible.module_utils.faunadb_parse import ParseError, replica_types, summarize
 from ansible.module_utils.faunadb_plan import healthy_problems
 
@@ -468,7 +470,10 @@ def wait_for_condition(module, admin):
 
 
 def main():
-    run_module(ARGUMENT_SPEC, wait_for_condition)
+    run_module(
+        "faunadb_status", wait_for_condition, FaunaAdmin.from_module,
+        argument_spec=ARGUMENT_SPEC, required_if=FAUNADB_REQUIRED_IF,
+    )
 
 
 def _distinct(admin):

@@ -470,37 +470,39 @@ windows:
 import os
 import time
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.faunadb_common import FaunaDBError, fail_module
-from ansible.module_utils.faunadb_linearizability import (
-    HistoryError,
-    check_history,
-    format_key_result,
-)
-from ansible.module_utils.faunadb_workload import (
+from ansible.module_utils.basic import missing_required_lib
+from ansible.module_utils.faunadb_common import FaunaDBError
+from ansible.module_utils.faunadb_linearizability import check_history, format_key_result
+from ansible.module_utils.faunadb_linearizability_history import HistoryError
+from ansible.module_utils.faunadb_module import run_module
+from ansible.module_utils.faunadb_workload import Workload
+from ansible.module_utils.faunadb_workload_client import (
     FAUNADB_IMPORT_ERROR,
     HAS_FAUNADB,
-    JOURNAL_FORMAT,
-    REGISTER_OPS,
     FaunaSession,
-    Workload,
-    check_windows,
-    default_run_id,
+    ping_factory,
+    session_factory,
+)
+from ansible.module_utils.faunadb_workload_journal import (
+    JOURNAL_FORMAT,
     journal_from_ledger,
-    journal_started_epoch,
     load_journal,
     open_ledger,
-    ping_factory,
-    plan,
     read_secret,
-    session_factory,
     utc_now,
-    validate,
-    validate_run_id,
     verified_workload,
     verify_journal,
     write_json,
 )
+from ansible.module_utils.faunadb_workload_schedule import (
+    REGISTER_OPS,
+    check_windows,
+    default_run_id,
+    plan,
+    validate,
+    validate_run_id,
+)
+from ansible.module_utils.faunadb_workload_stats import journal_started_epoch
 
 ARGUMENT_SPEC = dict(
     action=dict(type="str", required=True, choices=["run", "verify"]),
@@ -667,22 +669,21 @@ def verify(module, params):
     return result
 
 
+def run_or_verify(module):
+    if not HAS_FAUNADB:
+        raise FaunaDBError(missing_required_lib("faunadb"), exception=FAUNADB_IMPORT_ERROR)
+    params = module.params
+    validate(params)
+    return (run if params["action"] == "run" else verify)(module, params)
+
+
 def main():
-    module = AnsibleModule(
+    run_module(
+        "faunadb_workload", run_or_verify,
         argument_spec=ARGUMENT_SPEC,
         mutually_exclusive=[("secret", "secret_file")],
         required_one_of=[("secret", "secret_file")],
-        supports_check_mode=True,
     )
-    if not HAS_FAUNADB:
-        module.fail_json(msg=missing_required_lib("faunadb"), exception=FAUNADB_IMPORT_ERROR)
-    params = module.params
-    try:
-        validate(params)
-        result = (run if params["action"] == "run" else verify)(module, params)
-    except FaunaDBError as exc:
-        fail_module(module, exc)
-    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils import faunadb_executor
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.faunadb_common import FAUNADB_REQUIRED_IF, FaunaDBError, fail_module
+from ansible.module_utils.faunadb_common import FaunaDBError
 from ansible.module_utils.faunadb_parse import (
     ParseError,
     exception_line,
@@ -353,24 +352,3 @@ class FaunaAdmin:
             exc.details.update(result.as_dict())
             raise
 
-
-def run_module(argument_spec, action, required_if=(), **module_kwargs):
-    """The main() of every faunadb_* module: build it, run ``action(module, admin)``, report.
-
-    ``action`` returns the result dict or raises FaunaDBError; either way the
-    faunadb-admin commands run so far (key-free argv) go into the result.
-    """
-    module = AnsibleModule(
-        argument_spec=argument_spec,
-        required_if=FAUNADB_REQUIRED_IF + list(required_if),
-        supports_check_mode=True,
-        **module_kwargs,
-    )
-    admin = None
-    try:
-        admin = FaunaAdmin.from_module(module)
-        result = action(module, admin)
-    except FaunaDBError as exc:
-        fail_module(module, exc, commands=admin.commands if admin else [])
-    result.setdefault("commands", admin.commands)
-    module.exit_json(**result)

@@ -179,7 +179,7 @@ def test_encode_decode_inverse():
 
 
 def test_the_register_workload_queries_read_write_and_compare_and_set(db):
-    # The expressions module_utils/faunadb_workload.py's FaunaSession sends for registers.
+    # The expressions module_utils/faunadb_workload_client.py's FaunaSession sends for registers.
     db(q.create_collection({"name": "canary_registers"}))
     ref = q.ref(q.collection("canary_registers"), "9")
     value = q.if_(q.exists(ref), q.select(["data", "v"], q.get(ref)), None)

@@ -7,7 +7,8 @@ from unittest import mock
 
 import faunadb_chaos_journal
 import pytest
-from ansible.module_utils import faunadb_workload as wl
+from ansible.module_utils import faunadb_workload_journal as wl_journal
+from ansible.module_utils import faunadb_workload_schedule as wl_schedule
 from ansible.module_utils.faunadb_chaos_journal import INTERRUPTED, RUNNING, await_workload
 from faunadb_module_testkit import patch_module_args
 
@@ -72,9 +73,9 @@ def test_a_run_killed_mid_fault_is_closed_as_interrupted_with_its_writes_read_ba
     call(dict(action="update", path=path, append={"phases_started": {
         "name": "kill_node", "fault": "killed", "start_epoch": 1796608906.3}}), capsys)
     # What the workload had acknowledged when the controller died: only its ledger.
-    on_ack, close = wl.open_ledger(str(run_dir / "workload.ledger.jsonl"),
+    on_ack, close = wl_journal.open_ledger(str(run_dir / "workload.ledger.jsonl"),
                                    {"run_id": RUN, "collection": "chaos", "started_epoch": 1.0})
-    ids = [wl.doc_id(RUN, i) for i in range(5)]
+    ids = [wl_schedule.doc_id(RUN, i) for i in range(5)]
     for n, ident in enumerate(ids):
         on_ack({"id": ident, "t": n / 10})
     close()
@@ -103,10 +104,10 @@ def test_a_run_killed_mid_fault_is_closed_as_interrupted_with_its_writes_read_ba
 def test_recover_prefers_the_workload_journal_and_leaves_other_clusters_alone(reports, capsys):
     run_dir, _ = started_run(reports, capsys)
     other, _ = started_run(reports, capsys, "20261207T030000Z-pause_node", cluster="other")
-    records = [{"i": 0, "kind": "write", "id": wl.doc_id(RUN, 0), "t": 0.1, "outcome": "ok",
-                "latency_ms": 3.0}]
-    wl.write_json(str(run_dir / "workload.json"), {
-        "format": wl.JOURNAL_FORMAT, "run": {"run_id": RUN, "collection": "chaos"},
+    records = [{"i": 0, "kind": "write", "id": wl_schedule.doc_id(RUN, 0), "t": 0.1,
+                "outcome": "ok", "latency_ms": 3.0}]
+    wl_journal.write_json(str(run_dir / "workload.json"), {
+        "format": wl_journal.JOURNAL_FORMAT, "run": {"run_id": RUN, "collection": "chaos"},
         "summary": {}, "requests": records, "pings": [], "verification": None})
     cluster = Exists()
     with mock.patch.object(faunadb_chaos_journal, "FaunaSession", cluster.session):

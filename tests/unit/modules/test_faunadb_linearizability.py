@@ -8,11 +8,8 @@ import json
 import random
 
 import pytest
-from ansible.module_utils.faunadb_linearizability import (
-    HistoryError,
-    check_history,
-    format_key_result,
-)
+from ansible.module_utils.faunadb_linearizability import check_history, format_key_result
+from ansible.module_utils.faunadb_linearizability_history import HistoryError
 
 _IDS = itertools.count(10_000)
 

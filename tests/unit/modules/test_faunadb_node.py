@@ -1,5 +1,6 @@
-"""faunadb_node and module_utils/faunadb_node_ops: the pure parts, both implementations on
-fakes (a scripted systemctl/iptables runner, a fake Docker API), and main() as Ansible runs it.
+"""faunadb_node and its module_utils (faunadb_node_ops, _parse, _rules, _plan, _docker,
+_systemd): the pure parts, both implementations on fakes (a scripted systemctl/iptables
+runner, a fake Docker API), and main() as Ansible runs it.
 
 The Docker implementation against a real engine is in
 tests/integration/modules/test_faunadb_node_docker.py.
@@ -22,31 +23,34 @@ from unittest import mock
 import docker.errors
 import faunadb_node
 import pytest
-from ansible.module_utils import faunadb_node_ops as ops_mod
+from ansible.module_utils import faunadb_node_ops
 from ansible.module_utils.faunadb_common import FaunaDBError
 from ansible.module_utils.faunadb_executor import LocalExecutor
-from ansible.module_utils.faunadb_node_ops import (
-    RULE_COMMENT,
+from ansible.module_utils.faunadb_node_docker import (
     DockerNodeOps,
-    NodeOps,
-    Rule,
-    SystemdNodeOps,
     container_state,
-    cut_off_rules,
     file_from_archive,
+    skew_archive,
+)
+from ansible.module_utils.faunadb_node_parse import (
+    clock_hook,
     format_offset,
     frozen,
-    iptables_argv,
     parse_environment,
     parse_offset,
     parse_skew_file,
     parse_systemctl_show,
-    parse_tagged_rules,
-    plan,
     proc_stat_state,
-    run_operation,
-    skew_archive,
 )
+from ansible.module_utils.faunadb_node_plan import NodeOps, apply_step, plan, run_operation
+from ansible.module_utils.faunadb_node_rules import (
+    RULE_COMMENT,
+    Rule,
+    cut_off_rules,
+    iptables_argv,
+    parse_tagged_rules,
+)
+from ansible.module_utils.faunadb_node_systemd import SystemdNodeOps
 from faunadb_module_testkit import REPO, patch_module_args
 
 # -- offsets and the skew file ------------------------------------------------------
@@ -148,8 +152,8 @@ def test_systemctl_show_and_environment():
         "libfaketime.so.1 FAKETIME_TIMESTAMP_FILE=/etc/faunadb/faketime.rc"
     )
     assert env["JAVA_OPTS"] == "" and env["JAVA_OPTS2"] == "-Xa -Xb"
-    assert ops_mod.clock_hook(env) == dict(preloaded=True, file="/etc/faunadb/faketime.rc")
-    assert ops_mod.clock_hook({}) == dict(preloaded=False, file=None)
+    assert clock_hook(env) == dict(preloaded=True, file="/etc/faunadb/faketime.rc")
+    assert clock_hook({}) == dict(preloaded=False, file=None)
 
 
 # -- iptables --------------------------------------------------------------------------
@@ -366,7 +370,7 @@ class FakeOps(NodeOps):
         self.calls.append(step.describe())
         self.commands.append(f"fake {step.describe()}")
         if step.kind not in self.stuck:
-            self.state = ops_mod.apply_step(self.state, step)
+            self.state = apply_step(self.state, step)
             if step.kind == "skew":
                 self.state["skew_text"] = format_offset(step.value)
 
@@ -904,7 +908,8 @@ def test_service_cut_off_and_restore_with_real_iptables_in_a_network_namespace(t
             import json, subprocess, sys
             import ansible.module_utils
             ansible.module_utils.__path__.append({str(REPO / "module_utils")!r})
-            from ansible.module_utils.faunadb_node_ops import SystemdNodeOps, run_operation
+            from ansible.module_utils.faunadb_node_plan import run_operation
+            from ansible.module_utils.faunadb_node_systemd import SystemdNodeOps
             subprocess.run(["iptables", "-A", "INPUT", "-s", "10.0.0.9", "-j", "ACCEPT"],
                            check=True)
             ops = SystemdNodeOps(peers=["10.0.0.2", "10.0.0.3"])
@@ -947,7 +952,7 @@ def run_main(capsys):
             args["_ansible_diff"] = True
         capsys.readouterr()
         factory = mock.Mock(return_value=ops)
-        with patch_module_args(args), mock.patch.object(ops_mod, "make_node_ops", factory):
+        with patch_module_args(args), mock.patch.object(faunadb_node_ops, "make_node_ops", factory):
             with pytest.raises(SystemExit):
                 faunadb_node.main()
         return json.loads(capsys.readouterr().out), factory
@@ -1085,11 +1090,11 @@ def test_make_node_ops_picks_the_implementation():
     module = mock.Mock(params=dict(executor="local", service="fdb", peers=["10.0.0.2"],
                                    cut_off_ports=[7500], faketime_file=None,
                                    command_timeout=30))  # fmt: skip
-    ops = ops_mod.make_node_ops(module)
+    ops = faunadb_node_ops.make_node_ops(module)
     assert isinstance(ops, SystemdNodeOps) and ops.service == "fdb" and ops.timeout == 30
     module.params.update(executor="docker", container="n1", docker_host="unix:///x.sock",
                          network="fdb", address="172.30.98.11", stop_timeout=5)  # fmt: skip
-    ops = ops_mod.make_node_ops(module)
+    ops = faunadb_node_ops.make_node_ops(module)
     assert isinstance(ops, DockerNodeOps) and ops.name == "n1" and ops.stop_timeout == 5
     assert ops.executor.docker_host == "unix:///x.sock"
     assert ops.faketime_file == "/etc/faunadb/faketime.rc"

@@ -11,7 +11,7 @@ from unittest import mock
 import docker.errors
 import faunadb_node_files
 import pytest
-from ansible.module_utils import faunadb_node_ops as ops_mod
+from ansible.module_utils import faunadb_node_plan
 from ansible.module_utils.faunadb_common import FaunaDBError
 from ansible.module_utils.faunadb_executor import LocalExecutor
 
@@ -151,7 +151,7 @@ def test_a_container_that_runs_is_not_started(run_module, tmp_path, status):
 def test_a_container_that_exits_at_once_fails_with_its_exit_code(run_module, tmp_path):
     engine = FakeEngine("created", tmp_path)
     engine.start = lambda name: setattr(engine, "status", "exited")
-    with mock.patch.object(ops_mod, "SETTLE_SECONDS", 0):
+    with mock.patch.object(faunadb_node_plan, "SETTLE_SECONDS", 0):
         run = run_module(faunadb_node_files, docker_args(tmp_path), FakeDockerExecutor(engine))
     assert run.failed and "exited with code 137" in run.result["msg"]
     # The files went in before the start failed.

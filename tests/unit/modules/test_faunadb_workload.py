@@ -24,6 +24,10 @@ import faunadb_workload
 import pytest
 import requests
 from ansible.module_utils import faunadb_workload as wl
+from ansible.module_utils import faunadb_workload_client as wl_client
+from ansible.module_utils import faunadb_workload_journal as wl_journal
+from ansible.module_utils import faunadb_workload_schedule as wl_schedule
+from ansible.module_utils import faunadb_workload_stats as wl_stats
 from ansible.module_utils.faunadb_common import FaunaDBError
 from ansible.module_utils.faunadb_linearizability import check_history
 from faunadb_module_testkit import patch_module_args
@@ -101,7 +105,7 @@ class FakeSession:
 
 
 def record(t, kind="write", outcome="ok", *, latency=5.0, ident=None, i=0):
-    return {"i": i, "client": 0, "kind": kind, "id": ident or wl.doc_id(RUN, i), "t": t,
+    return {"i": i, "client": 0, "kind": kind, "id": ident or wl_schedule.doc_id(RUN, i), "t": t,
             "late_ms": 0.0, "latency_ms": latency, "outcome": outcome}
 
 
@@ -115,7 +119,7 @@ def record(t, kind="write", outcome="ok", *, latency=5.0, ident=None, i=0):
     ("http://[::1]:8443", ("http", "::1", 8443)),
 ])
 def test_parse_url(url, want):
-    assert wl.parse_url(url) == want
+    assert wl_schedule.parse_url(url) == want
 
 
 @pytest.mark.parametrize("url", [
@@ -124,23 +128,23 @@ def test_parse_url(url, want):
 ])
 def test_parse_url_refuses(url):
     with pytest.raises(FaunaDBError, match="Invalid url") as err:
-        wl.parse_url(url)
+        wl_schedule.parse_url(url)
     assert ":p@" not in err.value.msg
 
 
 @pytest.mark.parametrize("run_id", ["0", "0123", "12a", "123456789012", "", "-1"])
 def test_run_id_must_make_numeric_ids(run_id):
     with pytest.raises(FaunaDBError, match="Invalid run_id"):
-        wl.validate_run_id(run_id)
+        wl_schedule.validate_run_id(run_id)
 
 
 def test_ids_are_64_bit_integers_that_read_back_as_sent():
-    run_id = wl.default_run_id(now=lambda: 9_999_999_999.9)
-    assert len(run_id) == 11 and wl.validate_run_id(run_id)
-    largest = wl.doc_id("9" * 11, wl.MAX_REQUESTS)
+    run_id = wl_schedule.default_run_id(now=lambda: 9_999_999_999.9)
+    assert len(run_id) == 11 and wl_schedule.validate_run_id(run_id)
+    largest = wl_schedule.doc_id("9" * 11, wl_schedule.MAX_REQUESTS)
     assert int(largest) < 2**63 and str(int(largest)) == largest
-    assert wl.doc_id(RUN, 42) == RUN + "0000042"
-    assert wl.slot_of(RUN, wl.doc_id(RUN, 42)) == 42
+    assert wl_schedule.doc_id(RUN, 42) == RUN + "0000042"
+    assert wl_schedule.slot_of(RUN, wl_schedule.doc_id(RUN, 42)) == 42
 
 
 # -- pacing --------------------------------------------------------------------------
@@ -154,18 +158,18 @@ def test_ids_are_64_bit_integers_that_read_back_as_sent():
     (0.5, 1, 10, 1),
 ])
 def test_planned_requests(rate, duration, max_requests, want):
-    assert wl.planned_requests(rate, duration, max_requests) == want
+    assert wl_schedule.planned_requests(rate, duration, max_requests) == want
 
 
 def test_reads_are_spread_evenly():
-    reads = [i for i in range(100) if wl.is_read_slot(i, 0.2)]
+    reads = [i for i in range(100) if wl_schedule.is_read_slot(i, 0.2)]
     assert reads == list(range(4, 100, 5))
-    assert not any(wl.is_read_slot(i, 0.0) for i in range(100))
-    assert sum(wl.is_read_slot(i, 0.25) for i in range(1000)) == 250
+    assert not any(wl_schedule.is_read_slot(i, 0.0) for i in range(100))
+    assert sum(wl_schedule.is_read_slot(i, 0.25) for i in range(1000)) == 250
 
 
 def test_schedule_hands_out_slots_in_order_with_their_due_time():
-    s = wl.Schedule(start=100.0, rate=4, planned=3)
+    s = wl_schedule.Schedule(start=100.0, rate=4, planned=3)
     assert s.take(now=99.0) == (0, 100.0)  # early: the client sleeps until due
     assert s.take(now=99.0) == (1, 100.25)
     assert s.take(now=100.9) == (2, 100.5)  # 0.4 s late: still sent
@@ -174,7 +178,7 @@ def test_schedule_hands_out_slots_in_order_with_their_due_time():
 
 
 def test_schedule_skips_slots_late_by_more_than_the_tolerance():
-    s = wl.Schedule(start=0.0, rate=10, planned=100, tolerance=1.0)
+    s = wl_schedule.Schedule(start=0.0, rate=10, planned=100, tolerance=1.0)
     assert s.take(now=0.0) == (0, 0.0)
     # Every client stalled until t=5: slots 1..39 are over a second late.
     assert s.take(now=5.0) == (40, 4.0)
@@ -222,17 +226,17 @@ def _dropped():
     ("write", ValueError("boom"), "other"),
 ])
 def test_classify(kind, exc, outcome):
-    got, detail = wl.classify(kind, exc)
+    got, detail = wl_client.classify(kind, exc)
     assert got == outcome, detail
     assert detail
 
 
 def test_indeterminate_is_a_write_that_timed_out():
-    assert wl.settles(record(0, "write", "timeout")) == "indeterminate"
-    assert wl.settles(record(0, "read", "timeout")) == "failed"
+    assert wl_stats.settles(record(0, "write", "timeout")) == "indeterminate"
+    assert wl_stats.settles(record(0, "read", "timeout")) == "failed"
     for outcome in ("unavailable", "duplicate", "other"):
-        assert wl.settles(record(0, "write", outcome)) == "failed"
-    assert wl.settles(record(0, "read", "stale")) == "failed"
+        assert wl_stats.settles(record(0, "write", outcome)) == "failed"
+    assert wl_stats.settles(record(0, "read", "stale")) == "failed"
 
 
 # -- statistics ----------------------------------------------------------------------
@@ -240,12 +244,12 @@ def test_indeterminate_is_a_write_that_timed_out():
 
 def test_percentile_is_nearest_rank():
     values = list(range(1, 101))
-    assert wl.percentile(values, 50) == 50
-    assert wl.percentile(values, 99) == 99
-    assert wl.percentile(values[::-1], 100) == 100
-    assert wl.percentile([7.0], 99) == 7.0
-    assert wl.percentile([], 50) is None
-    assert wl.latency_stats([]) == {"p50": None, "p99": None, "max": None, "count": 0}
+    assert wl_stats.percentile(values, 50) == 50
+    assert wl_stats.percentile(values, 99) == 99
+    assert wl_stats.percentile(values[::-1], 100) == 100
+    assert wl_stats.percentile([7.0], 99) == 7.0
+    assert wl_stats.percentile([], 50) is None
+    assert wl_stats.latency_stats([]) == {"p50": None, "p99": None, "max": None, "count": 0}
 
 
 def test_per_second_timeline_has_every_second():
@@ -254,7 +258,7 @@ def test_per_second_timeline_has_every_second():
                record(1.3, kind="read", outcome="timeout")]
     pings = [{"t": 0.0, "ok": True}, {"t": 1.0, "ok": False}, {"t": 2.0, "ok": False},
              {"t": 2.9, "ok": True}]
-    timeline = wl.per_second(records, duration=3, pings=pings)
+    timeline = wl_stats.per_second(records, duration=3, pings=pings)
     assert timeline == [
         {"t": 0, "requests": 2, "ok": 2, "failed": 0, "indeterminate": 0, "p99_ms": 9,
          "not_sent": 0, "pings": 1, "pings_failed": 0},
@@ -264,15 +268,15 @@ def test_per_second_timeline_has_every_second():
          "not_sent": 0, "pings": 2, "pings_failed": 1},
     ]
     # A request sent just after the end (late within the tolerance) gets its own second.
-    assert len(wl.per_second([record(3.4)], duration=3)) == 4
+    assert len(wl_stats.per_second([record(3.4)], duration=3)) == 4
 
 
 def test_summary_counts_add_up():
     records = [record(0.0, i=0), record(0.1, outcome="timeout", i=1),
                record(0.2, outcome="duplicate", i=2), record(0.3, outcome="unavailable", i=3),
-               record(0.4, kind="read", outcome="stale", ident=wl.doc_id(RUN, 0), i=4),
-               record(0.5, kind="read", latency=2.0, ident=wl.doc_id(RUN, 0), i=5)]
-    s = wl.summarize(records, duration=1, planned=8, skipped=2, elapsed=1.2)
+               record(0.4, kind="read", outcome="stale", ident=wl_schedule.doc_id(RUN, 0), i=4),
+               record(0.5, kind="read", latency=2.0, ident=wl_schedule.doc_id(RUN, 0), i=5)]
+    s = wl_stats.summarize(records, duration=1, planned=8, skipped=2, elapsed=1.2)
     assert (s["requests"], s["ok"], s["failed"], s["indeterminate"]) == (6, 2, 3, 1)
     assert s["requests"] == s["ok"] + s["failed"] + s["indeterminate"]
     assert s["requests"] + s["skipped"] == s["planned"]
@@ -316,7 +320,7 @@ def test_run_paces_classifies_and_reads_acknowledged_ids():
     # Each write id appears once, and carries its own slot number.
     writes = [r for r in records if r["kind"] == "write"]
     assert len({r["id"] for r in writes}) == len(writes)
-    assert all(r["id"] == wl.doc_id(RUN, r["i"]) for r in writes)
+    assert all(r["id"] == wl_schedule.doc_id(RUN, r["i"]) for r in writes)
     assert progress and progress[-1]["done"] is True
     assert progress[-1]["requests"] == summary["requests"]
     assert "requests" in progress[-1]["line"]
@@ -333,7 +337,7 @@ def test_run_records_failures_and_indeterminate_writes():
     db = FakeDB()
     # Every 5th create times out (applied or not, alternately), every 7th is refused.
     def fail(ident):
-        slot = wl.slot_of(RUN, ident)
+        slot = wl_schedule.slot_of(RUN, ident)
         if slot % 5 == 1:
             return (slot % 10 == 1), requests.exceptions.ReadTimeout("read timed out")
         if slot % 7 == 3:
@@ -349,7 +353,8 @@ def test_run_records_failures_and_indeterminate_writes():
 
 def test_a_replayed_write_is_a_duplicate():
     db = FakeDB()
-    db.docs[wl.doc_id(RUN, 3)] = wl.doc_data(RUN, 3)  # a proxy applied slot 3 already
+    # A proxy applied slot 3 already.
+    db.docs[wl_schedule.doc_id(RUN, 3)] = wl_schedule.doc_data(RUN, 3)
     _, summary, records = run_fake(db, max_requests=10, read_ratio=0)
     assert summary["duplicate_writes"] == 1
     assert [r["i"] for r in records if r["outcome"] == "duplicate"] == [3]
@@ -361,14 +366,14 @@ def test_a_read_that_misses_an_acknowledged_write_is_stale():
 
     def create_then_lose(self, ident, data):
         original(self, ident, data)
-        if wl.slot_of(RUN, ident) == 0:
+        if wl_schedule.slot_of(RUN, ident) == 0:
             with self.db.lock:
                 del self.db.docs[ident]  # acknowledged, then gone
 
     with mock.patch.object(FakeSession, "create", create_then_lose):
         _, summary, records = run_fake(db, max_requests=30, read_ratio=0.5, max_in_flight=1)
     stale = [r for r in records if r["outcome"] == "stale"]
-    assert stale and all(r["id"] == wl.doc_id(RUN, 0) for r in stale)
+    assert stale and all(r["id"] == wl_schedule.doc_id(RUN, 0) for r in stale)
     assert summary["stale_reads"] == len(stale)
 
 
@@ -377,7 +382,7 @@ def test_a_hung_request_is_given_up_on_and_counted():
     release = threading.Event()
 
     def hang(ident):
-        if wl.slot_of(RUN, ident) == 2:
+        if wl_schedule.slot_of(RUN, ident) == 2:
             release.wait(10)  # a server that never answers and a timeout that did not fire
 
     db.fail_create = hang
@@ -401,7 +406,7 @@ def test_a_stalled_cluster_still_gets_every_request_on_schedule():
     stall = threading.Event()
 
     def hang(ident):
-        if wl.slot_of(RUN, ident) >= 20:
+        if wl_schedule.slot_of(RUN, ident) >= 20:
             stall.wait(0.6)
             return False, TimeoutError("no answer")
         return None
@@ -440,7 +445,7 @@ def test_the_in_flight_bound_counts_what_it_kept_back():
 def test_the_ledger_has_every_acknowledged_write_as_it_happens(tmp_path):
     db = FakeDB()
     path = tmp_path / "ledger.jsonl"
-    on_ack, close = wl.open_ledger(str(path), {"run_id": RUN, "collection": "workload",
+    on_ack, close = wl_journal.open_ledger(str(path), {"run_id": RUN, "collection": "workload",
                                                "started_epoch": 1.0})
     seen = []
 
@@ -448,8 +453,8 @@ def test_the_ledger_has_every_acknowledged_write_as_it_happens(tmp_path):
         on_ack(record)
         seen.append(len(path.read_text().splitlines()))  # on disk already
 
-    db.fail_create = lambda ident: (False, TimeoutError("x")) if wl.slot_of(RUN, ident) == 3 \
-        else None
+    db.fail_create = lambda ident: (
+        (False, TimeoutError("x")) if wl_schedule.slot_of(RUN, ident) == 3 else None)
     workload = wl.Workload(db.session, run_id=RUN, rate=100, duration=0.1, max_requests=10,
                            max_in_flight=4, read_ratio=0, request_timeout=1.0,
                            on_ack=on_ack_and_look)
@@ -458,22 +463,22 @@ def test_the_ledger_has_every_acknowledged_write_as_it_happens(tmp_path):
     assert summary["acked_writes"] == 9 and len(seen) == 9 and max(seen) == 10
     with path.open("a") as fh:
         fh.write('{"id": "12')  # a line cut short by a kill
-    journal = wl.journal_from_ledger(str(path))
+    journal = wl_journal.journal_from_ledger(str(path))
     acked = {r["id"] for r in records if r["outcome"] == "ok"}
     assert {r["id"] for r in journal["requests"]} == acked
     assert journal["run"]["collection"] == "workload" and journal["run"]["from_ledger"]
-    verification = wl.verify_journal(journal, db.session().exists_many, 5)
+    verification = wl_journal.verify_journal(journal, db.session().exists_many, 5)
     assert verification["complete"] and verification["lost_writes"] == 0
     assert verification["acked_writes"] == 9
-    assert wl.journal_from_ledger(str(tmp_path / "none")) is None
+    assert wl_journal.journal_from_ledger(str(tmp_path / "none")) is None
 
 
 # -- verification --------------------------------------------------------------------
 
 
 def journal_of(records):
-    return {"format": wl.JOURNAL_FORMAT, "run": {"run_id": RUN, "collection": "workload"},
-            "summary": wl.summarize(records, duration=1, planned=len(records), skipped=0,
+    return {"format": wl_journal.JOURNAL_FORMAT, "run": {"run_id": RUN, "collection": "workload"},
+            "summary": wl_stats.summarize(records, duration=1, planned=len(records), skipped=0,
                                     elapsed=1), "requests": records, "verification": None}
 
 
@@ -482,26 +487,27 @@ def test_verify_names_lost_writes_and_counts_what_was_applied_anyway():
     records[10]["outcome"] = "timeout"  # applied anyway
     records[11]["outcome"] = "timeout"  # not applied
     records[12]["outcome"] = "unavailable"
-    records.append(record(0.3, kind="read", outcome="stale", ident=wl.doc_id(RUN, 0), i=250))
+    records.append(record(0.3, kind="read", outcome="stale", ident=wl_schedule.doc_id(RUN, 0),
+                          i=250))
     present = {r["id"] for r in records if r["kind"] == "write"} - {
-        wl.doc_id(RUN, 7), wl.doc_id(RUN, 11), wl.doc_id(RUN, 12), wl.doc_id(RUN, 200)}
+        wl_schedule.doc_id(RUN, i) for i in (7, 11, 12, 200)}
     calls = []
 
     def exists_many(ids):
         calls.append(len(ids))
         return [i in present for i in ids]
 
-    v = wl.verify_journal(journal_of(records), exists_many, timeout=5)
+    v = wl_journal.verify_journal(journal_of(records), exists_many, timeout=5)
     assert calls == [100, 100, 50]
     assert v["complete"] is True and v["unverified"] == 0 and v["checked"] == 250
     assert v["acked_writes"] == 247
     assert v["lost_writes"] == 2
-    assert v["lost_write_ids"] == [wl.doc_id(RUN, 7), wl.doc_id(RUN, 200)]
+    assert v["lost_write_ids"] == [wl_schedule.doc_id(RUN, 7), wl_schedule.doc_id(RUN, 200)]
     assert v["indeterminate_writes"] == 2
     assert v["indeterminate_applied"] == 1
     assert v["indeterminate_applied_by_outcome"] == {"timeout": 1}
     assert v["stale_reads"] == 1
-    workload = wl.verified_workload(journal_of(records), v)
+    workload = wl_journal.verified_workload(journal_of(records), v)
     assert workload["lost_writes"] == 2 and workload["verified"] is True
     assert workload["acked_writes"] == 247
 
@@ -521,7 +527,7 @@ def test_verify_retries_until_its_bound_then_reports_what_it_could_not_check():
     def sleep(seconds):
         now[0] += seconds
 
-    v = wl.verify_journal(journal_of(records), exists_many, timeout=10,
+    v = wl_journal.verify_journal(journal_of(records), exists_many, timeout=10,
                           clock=lambda: now[0], sleep=sleep)
     assert v["complete"] is False
     assert (v["checked"], v["unverified"]) == (100, 50)
@@ -533,7 +539,7 @@ def test_verify_retries_until_its_bound_then_reports_what_it_could_not_check():
 
 def test_verify_refuses_a_malformed_answer():
     with pytest.raises(FaunaDBError, match="answered"):
-        wl.verify_journal(journal_of([record(0, i=0)]), lambda ids: [], timeout=1)
+        wl_journal.verify_journal(journal_of([record(0, i=0)]), lambda ids: [], timeout=1)
 
 
 # -- the real driver session: timeouts and no pypi lookup -------------------------------
@@ -579,7 +585,7 @@ def stub():
 def test_session_sends_the_deadline_and_times_out_on_its_own(stub):
     url, handler = stub
     with mock.patch("faunadb.client.get", side_effect=AssertionError("pypi lookup")):
-        connect = wl.session_factory(url, SECRET, "workload", 0.3)
+        connect = wl_client.session_factory(url, SECRET, "workload", 0.3)
         session = connect()
     assert session.exists_many(["1", "2"]) == [True, False]
     headers, body = handler.seen[0]
@@ -592,26 +598,26 @@ def test_session_sends_the_deadline_and_times_out_on_its_own(stub):
     with pytest.raises(requests.exceptions.ReadTimeout) as err:
         session.create("1", {"run": "1", "slot": 0})
     waited = time.monotonic() - started
-    assert 0.3 + wl.ANSWER_GRACE_S - 0.1 <= waited < 0.3 + wl.ANSWER_GRACE_S + 1.0
-    assert wl.classify("write", err.value)[0] == "timeout"
+    assert 0.3 + wl_schedule.ANSWER_GRACE_S - 0.1 <= waited < 0.3 + wl_schedule.ANSWER_GRACE_S + 1.0
+    assert wl_client.classify("write", err.value)[0] == "timeout"
 
 
 def test_real_connection_failures_are_told_apart(stub):
     url, handler = stub
     handler.drop = True
-    session = wl.session_factory(url, SECRET, "workload", 2.0)()
+    session = wl_client.session_factory(url, SECRET, "workload", 2.0)()
     with pytest.raises(requests.exceptions.ConnectionError) as err:
         session.create("1", {})
-    assert wl.classify("write", err.value) == (
+    assert wl_client.classify("write", err.value) == (
         "timeout", "connection lost after sending: ConnectionError")
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
     port = closed.getsockname()[1]
     closed.close()  # nobody listens there now: refused
-    session = wl.session_factory(f"http://127.0.0.1:{port}", SECRET, "workload", 2.0)()
+    session = wl_client.session_factory(f"http://127.0.0.1:{port}", SECRET, "workload", 2.0)()
     with pytest.raises(requests.exceptions.ConnectionError) as err:
         session.create("1", {})
-    assert wl.classify("write", err.value) == ("unavailable", "not sent: ConnectionError")
+    assert wl_client.classify("write", err.value) == ("unavailable", "not sent: ConnectionError")
 
 
 # -- main() ---------------------------------------------------------------------------
@@ -740,14 +746,14 @@ def test_a_journal_that_cannot_be_written_stops_the_run_before_it_starts(tmp_pat
 def test_files_hold_one_line_per_request_and_parse_back(tmp_path):
     journal = journal_of([record(i / 10, i=i) for i in range(5)])
     path = tmp_path / "j.json"
-    wl.write_json(str(path), journal)
+    wl_journal.write_json(str(path), journal)
     text = path.read_text()
     assert json.loads(text) == journal
     lines = text.splitlines()
     assert sum(1 for line in lines if line.lstrip().startswith('{"i": ')) == 5
     assert len(lines) < 60
     assert os.listdir(tmp_path) == ["j.json"]  # no temporary file left behind
-    wl.write_json(str(tmp_path / "p.json"), {"done": True, "line": "x"})
+    wl_journal.write_json(str(tmp_path / "p.json"), {"done": True, "line": "x"})
     assert '"done": true' in (tmp_path / "p.json").read_text()
 
 
@@ -759,15 +765,15 @@ def test_verify_without_a_journal_says_so(tmp_path, secret_file, capsys):
 def test_secret_file_checks(tmp_path, secret_file, capsys):
     os.chmod(secret_file, 0o644)
     module = mock.Mock(no_log_values=set())
-    assert wl.read_secret(module, {"secret": None, "secret_file": secret_file}) == SECRET
+    assert wl_journal.read_secret(module, {"secret": None, "secret_file": secret_file}) == SECRET
     assert "0600" in module.warn.call_args.args[0]
     assert SECRET in module.no_log_values
     empty = tmp_path / "empty"
     empty.write_text("\n")
     with pytest.raises(FaunaDBError, match="is empty"):
-        wl.read_secret(module, {"secret": None, "secret_file": str(empty)})
+        wl_journal.read_secret(module, {"secret": None, "secret_file": str(empty)})
     with pytest.raises(FaunaDBError, match="Cannot read secret_file"):
-        wl.read_secret(module, {"secret": None, "secret_file": str(tmp_path / "none")})
+        wl_journal.read_secret(module, {"secret": None, "secret_file": str(tmp_path / "none")})
 
 
 def test_missing_driver_is_a_clear_failure(tmp_path, secret_file, capsys):
@@ -778,9 +784,9 @@ def test_missing_driver_is_a_clear_failure(tmp_path, secret_file, capsys):
 
 def test_outcome_names_are_the_documented_ones():
     doc = faunadb_workload.DOCUMENTATION
-    for outcome in wl.OUTCOMES:
+    for outcome in wl_stats.OUTCOMES:
         assert f"C({outcome})" in doc
-    assert Counter(wl.OUTCOMES) == Counter(set(wl.OUTCOMES))
+    assert Counter(wl_stats.OUTCOMES) == Counter(set(wl_stats.OUTCOMES))
 
 
 class RegisterDB(FakeDB):
@@ -843,9 +849,9 @@ def test_a_stale_register_read_is_found_not_linearizable():
 
 
 def test_register_ops_choose_the_mix():
-    assert wl.register_mix() == (("read", 0.5), ("write", 0.25), ("cas", 0.25))
-    assert wl.register_mix(["write", "read"]) == (("read", 0.5), ("write", 0.5))
-    assert wl.register_mix(["cas"]) == (("cas", 1.0),)
+    assert wl_schedule.register_mix() == (("read", 0.5), ("write", 0.25), ("cas", 0.25))
+    assert wl_schedule.register_mix(["write", "read"]) == (("read", 0.5), ("write", 0.5))
+    assert wl_schedule.register_mix(["cas"]) == (("cas", 1.0),)
     w = wl.Workload(RegisterDB().session, run_id=RUN, rate=400, duration=0.5,
                     max_requests=100000, max_in_flight=3, read_ratio=0.2, request_timeout=1.0,
                     registers=2, register_ratio=0.6, register_ops=["read", "write"])

@@ -16,6 +16,10 @@ import faunadb_workload
 import pytest
 import requests
 from ansible.module_utils import faunadb_workload as wl
+from ansible.module_utils import faunadb_workload_client as wl_client
+from ansible.module_utils import faunadb_workload_journal as wl_journal
+from ansible.module_utils import faunadb_workload_schedule as wl_schedule
+from ansible.module_utils import faunadb_workload_stats as wl_stats
 from test_faunadb_workload import (
     RUN,
     FakeDB,
@@ -49,7 +53,7 @@ class FakeClock:
 def pace(latencies, interval=1.0, bound=10.0, stop_at=None):
     """Send times of the pings, each taking latencies[k] (0.01 s past the list)."""
     clock = FakeClock()
-    schedule = wl.ping_schedule(0.0, interval, bound)
+    schedule = wl_schedule.ping_schedule(0.0, interval, bound)
     sent = []
 
     def send():
@@ -60,7 +64,7 @@ def pace(latencies, interval=1.0, bound=10.0, stop_at=None):
         clock.wait(seconds)
         return stop_at is not None and clock() >= stop_at
 
-    wl.ping_loop(schedule, send, clock, wait)
+    wl_schedule.ping_loop(schedule, send, clock, wait)
     return sent, schedule
 
 
@@ -101,13 +105,13 @@ def test_the_pinger_stops_with_the_run():
     (None, None, ValueError("boom"), (False, "ValueError")),
 ])
 def test_ping_outcome(status, body, exc, want):
-    assert wl.ping_outcome(status, body, exc) == want
+    assert wl_client.ping_outcome(status, body, exc) == want
 
 
 def test_a_long_error_is_cut_short():
     body = json.dumps({"errors": [{"code": "x", "description": "y" * 1000}]})
-    ok, detail = wl.ping_outcome(503, body)
-    assert not ok and detail.startswith("503 x: yyy") and len(detail) == wl.DETAIL_CHARS
+    ok, detail = wl_client.ping_outcome(503, body)
+    assert not ok and detail.startswith("503 x: yyy") and len(detail) == wl_client.DETAIL_CHARS
 
 
 class _PingStub(BaseHTTPRequestHandler):
@@ -149,7 +153,7 @@ def ping_stub():
 
 def test_ping_factory_gets_the_write_scope_without_a_key_and_times_out(ping_stub):
     url, handler = ping_stub
-    ping = wl.ping_factory(url + "/", 0.3)
+    ping = wl_client.ping_factory(url + "/", 0.3)
     assert ping() == (200, '{ "resource": "Scope write is OK" }')
     path, headers = handler.seen[0]
     assert path == "/ping?scope=write"
@@ -159,7 +163,8 @@ def test_ping_factory_gets_the_write_scope_without_a_key_and_times_out(ping_stub
     with pytest.raises(requests.exceptions.ReadTimeout) as err:
         ping()
     assert 0.25 <= time.monotonic() - started < 1.5
-    assert wl.ping_outcome(None, None, err.value) == (False, "no answer in time: ReadTimeout")
+    assert wl_client.ping_outcome(None, None, err.value) == (
+        False, "no answer in time: ReadTimeout")
 
 
 # -- pings in the run ----------------------------------------------------------------------
@@ -230,7 +235,7 @@ def test_a_ping_unanswered_at_the_end_is_a_failed_ping():
 def test_a_503_for_a_while_shows_as_failed_pings_in_its_second(ping_stub):
     url, handler = ping_stub
     handler.answers = {k: (503, TIME_OUT_BODY) for k in (5, 6, 7)}  # t = 1.25, 1.5, 1.75
-    run = workload(FakeDB(), duration=2.5, rate=20, ping=wl.ping_factory(url, 1.0))
+    run = workload(FakeDB(), duration=2.5, rate=20, ping=wl_client.ping_factory(url, 1.0))
     summary, _ = run.run()
     timeline = summary["per_second"]
     assert [s["pings_failed"] for s in timeline] == [0, 3, 0]
@@ -246,7 +251,7 @@ EPOCH = 1000.0
 
 
 def journal(records, pings=(), epoch=EPOCH):
-    return {"format": wl.JOURNAL_FORMAT,
+    return {"format": wl_journal.JOURNAL_FORMAT,
             "run": {"run_id": RUN, "collection": "workload", "started_epoch": epoch},
             "summary": {}, "requests": records, "pings": list(pings), "verification": None}
 
@@ -261,16 +266,17 @@ def test_window_counts_what_was_sent_in_it():
         record(2.0, i=1, latency=4.0),  # exactly at start_epoch: in
         record(2.5, i=2, latency=8.0),
         record(2.6, i=3, outcome="timeout", latency=1000.0),
-        record(2.7, kind="read", i=4, latency=2.0, ident=wl.doc_id(RUN, 1)),
-        record(2.8, kind="read", i=5, outcome="stale", ident=wl.doc_id(RUN, 1)),
+        record(2.7, kind="read", i=4, latency=2.0, ident=wl_schedule.doc_id(RUN, 1)),
+        record(2.8, kind="read", i=5, outcome="stale", ident=wl_schedule.doc_id(RUN, 1)),
         record(3.0, i=6, outcome="unavailable"),
         record(4.0, i=7),  # exactly at end_epoch: out
     ]
     pings = [{"t": 1.9, "ok": False}, {"t": 2.0, "ok": True}, {"t": 3.0, "ok": False},
              {"t": 4.0, "ok": False}]
     # Lost: slot 2 (acked, in), slot 3 (never acked: not lost), slots 0 and 7 (outside).
-    lost = {wl.doc_id(RUN, i) for i in (0, 2, 3, 7)}
-    [stats] = wl.window_stats(journal(records, pings), [window("during", 1002.0, 1004.0)], lost)
+    lost = {wl_schedule.doc_id(RUN, i) for i in (0, 2, 3, 7)}
+    [stats] = wl_stats.window_stats(journal(records, pings), [window("during", 1002.0, 1004.0)],
+                                    lost)
     assert stats == {
         "name": "during", "start_epoch": 1002.0, "end_epoch": 1004.0,
         "requests": 6, "ok": 3, "failed": 2, "indeterminate": 1, "not_sent": 0,
@@ -283,7 +289,7 @@ def test_window_counts_what_was_sent_in_it():
 def test_empty_window_and_rounding():
     records = [record(0.1, i=0), record(0.2, i=1), record(0.3, i=2, outcome="unavailable")]
     epoch = 1764512345.123  # + 0.1 is not 1764512345.223 in floats
-    stats = wl.window_stats(journal(records, epoch=epoch), [
+    stats = wl_stats.window_stats(journal(records, epoch=epoch), [
         window("first", 1764512345.223, 1764512345.424),
         window("none", 0, 1),
     ], set())
@@ -300,14 +306,15 @@ def test_empty_window_and_rounding():
 
 def test_verify_fills_the_windows_from_what_it_found_missing():
     records = [record(i / 10, i=i) for i in range(20)]
-    missing = {wl.doc_id(RUN, 3), wl.doc_id(RUN, 15)}
-    windows, problems = wl.check_windows([window("a", 1000, 1001), window("b", "1001", 1002.0)])
+    missing = {wl_schedule.doc_id(RUN, 3), wl_schedule.doc_id(RUN, 15)}
+    windows, problems = wl_schedule.check_windows([window("a", 1000, 1001),
+                                                   window("b", "1001", 1002.0)])
     assert not problems and windows[1]["start_epoch"] == 1001.0
-    v = wl.verify_journal(journal(records), lambda ids: [i not in missing for i in ids],
+    v = wl_journal.verify_journal(journal(records), lambda ids: [i not in missing for i in ids],
                           timeout=5, windows=windows)
     assert [(w["name"], w["requests"], w["lost_writes"]) for w in v["windows"]] == [
         ("a", 10, 1), ("b", 10, 1)]
-    assert wl.verify_journal(journal(records), lambda ids: [True] * len(ids),
+    assert wl_journal.verify_journal(journal(records), lambda ids: [True] * len(ids),
                              timeout=5)["windows"] == []
 
 
@@ -324,12 +331,13 @@ def test_verify_fills_the_windows_from_what_it_found_missing():
     (["a"], "windows[0] must be a dict with name"),
 ])
 def test_window_validation(windows, message):
-    problems = wl.check_windows(windows)[1]
+    problems = wl_schedule.check_windows(windows)[1]
     assert any(message in p for p in problems), problems
 
 
 def test_a_window_may_be_empty_in_time():
-    assert wl.check_windows([window("instant", 5, 5)]) == ([window("instant", 5.0, 5.0)], [])
+    assert wl_schedule.check_windows([window("instant", 5, 5)]) == (
+        [window("instant", 5.0, 5.0)], [])
 
 
 # -- through main() ---------------------------------------------------------------------------
