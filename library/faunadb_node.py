@@ -6,12 +6,14 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: faunadb_node
-short_description: Start, stop, restart, kill, pause, skew, cut off or heal one FaunaDB node
+short_description: Create, start, stop, kill, pause, skew, cut off, heal or remove a FaunaDB node
 description:
   - One interface to a node's lifecycle and faults, the same in both deploy modes. It reads the
     node first, does only what O(state) still needs, reads it back and reports the node as it
     ends up (in check mode, as it is now). A second run with the same O(state) changes nothing,
     except with O(state=restarted), which restarts the node each time.
+  - The planner decides the steps from the node as read; one driver per deploy mode takes them
+    (the Docker API in container mode, C(systemctl) and files in service mode).
   - O(files) is for O(state=probe) only, refused with any other O(state); the probe then also
     reports in RV(files_differ) which of them C(faunadb_node_files) would write, reading them only
     when the node exists and writing none.
@@ -35,8 +37,22 @@ options:
       - What the node should be. Each value changes one thing and leaves the rest as it is, except
         V(healed).
       - V(probe) only reports the node.
+      - V(present) (container mode) creates the container O(container) from O(spec), not started
+        (its files go in first, then V(started) or C(faunadb_node_files) starts it). An existing
+        container whose C(org.faunalab.spec) label equals the spec's is left as it is, running
+        or not; one with another label, or none, is recreated - resumed if paused, stopped
+        gracefully (O(stop_timeout)), removed (its named volumes stay) and created again.
+      - V(absent) removes the node. Container mode removes the container, killing it if it runs,
+        and, unless O(keep_data), its volumes C(<container>-data) and C(<container>-log) (they
+        are removed even when the container is already gone). Service mode stops (resuming a
+        paused unit first) and disables O(service), removes its unit file
+        C(/etc/systemd/system/<service>.service) and reloads systemd; the release, the
+        configuration and the data stay, for the caller to remove.
       - V(started) starts a stopped or killed node (a node its supervisor is restarting counts as
-        started). It does not resume a paused one.
+        started). It does not resume a paused one. In service mode it first reloads systemd when
+        O(daemon_reload) asks or systemd reports the unit file changed (C(NeedDaemonReload)), and
+        enables the unit when it is not, as C(ansible.builtin.systemd_service) with
+        C(daemon_reload), C(enabled) and C(state=started) does.
       - V(stopped) stops the node gracefully (SIGTERM, then the engine's or unit's stop timeout);
         a paused node is resumed first so that it can shut down.
       - V(restarted) restarts the node gracefully, every time - C(docker restart) with the
@@ -65,7 +81,7 @@ options:
         when O(network) is set), clock back to V(+0), start.
     type: str
     choices: [probe, started, stopped, restarted, killed, paused, resumed, skewed, unskewed,
-              cut_off, restored, healed]
+              cut_off, restored, healed, present, absent]
     default: probe
   offset:
     description:
@@ -94,11 +110,91 @@ options:
     type: str
   stop_timeout:
     description:
-      - Container mode - seconds V(stopped) and V(restarted) wait after SIGTERM before the
-        engine kills the container. Unset, the container's own stop timeout applies (10 s unless
-        it was created with another); give a real FaunaDB its shutdown grace period plus a
-        margin. In service mode the unit's C(TimeoutStopSec) applies.
+      - Container mode - seconds V(stopped), V(restarted) and the recreation of V(present) wait
+        after SIGTERM before the engine kills the container. Unset, the container's own stop
+        timeout applies (10 s unless it was created with another); give a real FaunaDB its
+        shutdown grace period plus a margin. In service mode the unit's C(TimeoutStopSec) applies.
     type: int
+  spec:
+    description:
+      - Container mode, O(state=present) only - what the container is made from, as
+        C(community.docker.docker_container) takes it (the role's C(_faunadb_node_container)).
+        Refused with any other O(state).
+      - Its C(org.faunalab.spec) label in O(spec.labels) says which spec the container is made
+        from; without one the module labels the container with a hash of O(spec). The label, not
+        a comparison with the container's settings, decides whether it is recreated.
+    type: dict
+    suboptions:
+      image:
+        description: The image (name or Id). It must be on the engine; the module does not pull.
+        type: str
+        required: true
+      command:
+        description: The command (the image's own when unset).
+        type: list
+        elements: str
+      hostname:
+        description: The container's hostname.
+        type: str
+      networks:
+        description:
+          - Networks to attach, each with an optional fixed IPv4 address and aliases. The
+            first, when it is O(spec.network_mode), is attached at creation; the others are
+            connected right after.
+        type: list
+        elements: dict
+        suboptions:
+          name:
+            description: The network.
+            type: str
+            required: true
+          ipv4_address:
+            description: The fixed IPv4 address on it.
+            type: str
+          aliases:
+            description: DNS aliases on it.
+            type: list
+            elements: str
+      network_mode:
+        description: The network mode (a network's name); the first network's when unset.
+        type: str
+      restart_policy:
+        description: The engine's restart policy.
+        type: str
+        choices: ["no", always, on-failure, unless-stopped]
+      memory:
+        description:
+          - Memory limit, a number with an optional unit V(b), V(k), V(m), V(g) or V(t)
+            (1024-based).
+        type: str
+      cpus:
+        description: CPUs the container may use (C(--cpus)).
+        type: float
+      volumes:
+        description:
+          - Mounts as C(source:path[:mode]); a named volume that does not exist is created by
+            the engine.
+        type: list
+        elements: str
+      env:
+        description: Environment variables.
+        type: dict
+      labels:
+        description: Labels, C(org.faunalab.spec) among them.
+        type: dict
+  keep_data:
+    description:
+      - Container mode, O(state=absent) - keep the volumes C(<container>-data) and
+        C(<container>-log). Service mode removes no data either way.
+    type: bool
+    default: false
+  daemon_reload:
+    description:
+      - Service mode, O(state=started) - run C(systemctl daemon-reload) first (the unit file
+        was just written). It does not count as a change, as with
+        C(ansible.builtin.systemd_service); not done in check mode.
+    type: bool
+    default: false
   service:
     description: Service mode - the systemd unit of the node.
     type: str
@@ -129,10 +225,15 @@ attributes:
         Refusals (an offset that is not a duration, pausing a stopped node, skewing a node without
         libfaketime, restarting a node that does not exist) fail in check mode too.
       - With O(state=restarted) it predicts RV(changed=true) for any node that exists.
+      - With O(state=present) it predicts the creation (or recreation) from the labels alone.
   diff_mode:
     support: full
     details:
-      - Before and after of running, paused, skew (seconds) and cut_off.
+      - Before and after of running, paused, skew (seconds) and cut_off (and enabled in service
+        mode).
+      - With O(state=present) or O(state=absent), before and after of exists, running, the spec
+        label (container mode), the volumes to remove (container mode, O(state=absent)) and
+        enabled (service mode).
   idempotent:
     support: partial
     details:
@@ -150,6 +251,50 @@ notes:
 """
 
 EXAMPLES = r"""
+- name: Create a node's container (recreated when its spec label differs; not started)
+  faunadb_node:
+    executor: docker
+    container: replica2_node1
+    state: present
+    stop_timeout: 40
+    spec:
+      image: faunalab/faunadb:25.02.07
+      command: [/opt/faunadb/bin/faunadb, -c, /etc/faunadb/faunadb.yml]
+      hostname: replica2_node1
+      networks:
+        - name: faunadb
+          ipv4_address: 172.28.0.21
+      network_mode: faunadb
+      restart_policy: unless-stopped
+      memory: 4g
+      cpus: 1.0
+      volumes:
+        - replica2_node1-data:/var/lib/faunadb
+        - replica2_node1-log:/var/log/faunadb
+      env:
+        MAX_HEAP_SIZE: 2G
+      labels:
+        org.faunalab.role: faunadb-node
+        org.faunalab.spec: 9f2c41e1
+
+- name: Remove a node's container, keeping its data and log volumes
+  faunadb_node:
+    executor: docker
+    container: replica2_node1
+    state: absent
+    keep_data: true
+
+- name: Start and enable a VM node after writing its unit file (on the node, as root)
+  faunadb_node:
+    state: started
+    daemon_reload: true
+  become: true
+
+- name: Stop, disable and remove a VM node's unit (on the node, as root)
+  faunadb_node:
+    state: absent
+  become: true
+
 - name: Kill a node and keep it down (a chaos fault)
   faunadb_node:
     executor: docker
@@ -242,6 +387,21 @@ restarting:
   returned: always
   type: bool
   sample: false
+enabled:
+  description:
+    - Service mode - whether the unit is enabled (C(systemctl is-enabled) would succeed); null
+      when the unit does not exist.
+  returned: in service mode
+  type: bool
+  sample: true
+volumes:
+  description:
+    - Container mode with O(state=absent) and not O(keep_data) - those of C(<container>-data)
+      and C(<container>-log) that exist.
+  returned: in container mode with O(state=absent)
+  type: list
+  elements: str
+  sample: [replica2_node1-data, replica2_node1-log]
 exit_code:
   description:
     - Exit code of the last process when the node does not run; 128 + the signal when it was
@@ -347,7 +507,7 @@ commands:
   sample: ["docker kill --signal SIGKILL replica2_node1"]
 """
 
-from ansible.module_utils import faunadb_node_ops
+from ansible.module_utils import faunadb_node_container, faunadb_node_ops
 from ansible.module_utils.faunadb_common import (
     FAUNADB_REQUIRED_IF,
     FaunaDBError,
@@ -375,6 +535,9 @@ ARGUMENT_SPEC = faunadb_argument_spec(
         peers=dict(type="list", elements="str", default=[]),
         cut_off_ports=dict(type="list", elements="int", default=list(DEFAULT_CUT_OFF_PORTS)),
         files=files_option(),
+        spec=dict(type="dict", options=faunadb_node_container.SPEC_OPTIONS),
+        keep_data=dict(type="bool", default=False),
+        daemon_reload=dict(type="bool", default=False),
     )
 )
 
@@ -387,6 +550,15 @@ def validate(params):
     offset = parse_offset(params["offset"]) if state == "skewed" else None
     if not params["faketime_file"].startswith("/"):
         raise FaunaDBError(f"faketime_file must be an absolute path, got {params['faketime_file']}")
+    if params["spec"] is not None:
+        if state != "present":
+            raise FaunaDBError(f"spec is only used with state=present, not state={state}")
+        faunadb_node_container.check_spec(params["spec"])
+    if state == "present" and not (docker and params["spec"]):
+        raise FaunaDBError(
+            "state=present needs executor=docker and spec (a container to create); in service "
+            "mode the role writes the unit file, and state=started starts it"
+        )
     if params["files"]:
         if state != "probe":
             raise FaunaDBError(f"files is only read with state=probe, not state={state}")
@@ -416,6 +588,9 @@ def validate(params):
 def operate(module, ops):
     params = module.params
     offset = validate(params)
+    if params["state"] == "started" and not module.check_mode:
+        # Before the read: systemd must know the unit file the run just wrote.
+        ops.reload_if_needed(params["daemon_reload"])
     result = run_operation(ops, params["state"], offset=offset, check_mode=module.check_mode)
     if not module._diff:
         result.pop("diff")

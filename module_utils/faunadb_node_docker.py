@@ -12,6 +12,7 @@ import os
 import tarfile
 import time
 
+from ansible.module_utils import faunadb_node_container
 from ansible.module_utils.faunadb_common import FaunaDBError
 from ansible.module_utils.faunadb_executor import HAS_DOCKER, ExecutorError, _is_transport_error
 from ansible.module_utils.faunadb_node_parse import (
@@ -96,13 +97,16 @@ class DockerNodeOps(NodeOps):
     mode = "container"
 
     def __init__(self, executor, *, network=None, address=None,
-                 faketime_file=DEFAULT_FAKETIME_FILE, stop_timeout=None):  # fmt: skip
+                 faketime_file=DEFAULT_FAKETIME_FILE, stop_timeout=None, spec=None,
+                 volumes=()):  # fmt: skip
         super().__init__(faketime_file)
         self.executor = executor  # a faunadb_executor.DockerExecutor: client and its options
         self.name = executor.container_name
         self.network = network
         self.address = address
         self.stop_timeout = stop_timeout
+        self.spec = spec  # what present creates the container from
+        self.volumes = list(volumes)  # the named volumes absent removes
 
     def describe(self):
         return self.executor.describe()
@@ -139,6 +143,8 @@ class DockerNodeOps(NodeOps):
         state["faketime_file"] = self.faketime_file
         state["skew_text"] = self._read_skew() if inspect else None
         state["skew"] = parse_skew_file(state["skew_text"])
+        if self.volumes:
+            state["volumes"] = faunadb_node_container.present_volumes(self, self.volumes)
         return state
 
     def _optional(self, what, call, *args):
@@ -234,6 +240,20 @@ class DockerNodeOps(NodeOps):
 
     def can_restore(self):
         return bool(self.network)
+
+    def wanted_spec(self):
+        if not self.spec:
+            return None
+        return faunadb_node_container.wanted_labels(self.spec)[faunadb_node_container.SPEC_LABEL]
+
+    def create(self):
+        faunadb_node_container.create(self, self.spec)
+
+    def remove(self):
+        faunadb_node_container.remove(self)
+
+    def remove_volume(self, name):
+        faunadb_node_container.remove_volume(self, name)
 
     def file_executor(self):
         return self.executor

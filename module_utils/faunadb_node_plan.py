@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 
+from ansible.module_utils import faunadb_node_lifecycle
 from ansible.module_utils.faunadb_common import FaunaDBError
 from ansible.module_utils.faunadb_node_parse import DEFAULT_FAKETIME_FILE, format_offset
 
@@ -27,6 +28,8 @@ STATES = (
     "cut_off",
     "restored",
     "healed",
+    "present",
+    "absent",
 )
 # The dimensions of a node that the diff shows and the plan predicts.
 DIFF_KEYS = ("running", "paused", "skew", "cut_off")
@@ -38,7 +41,8 @@ SETTLE_INTERVAL = 0.2
 
 
 class Step:
-    """One change: kind (start, stop, restart, kill, pause, resume, skew, cut_off, restore)."""
+    """One change: kind (start, stop, restart, kill, pause, resume, skew, cut_off, restore;
+    and for the lifecycle create, remove, remove_volume, enable, disable)."""
 
     def __init__(self, kind, value=None):
         self.kind = kind
@@ -47,7 +51,7 @@ class Step:
     def describe(self):
         if self.kind == "skew":
             return f"skew {format_offset(self.value).strip()}"
-        return self.kind
+        return self.kind if self.value is None else f"{self.kind} {self.value}"
 
     def __eq__(self, other):
         return isinstance(other, Step) and (self.kind, self.value) == (other.kind, other.value)
@@ -60,7 +64,8 @@ class Step:
 
 
 def diff_view(state):
-    return {key: state.get(key) for key in DIFF_KEYS}
+    keys = DIFF_KEYS + (("enabled",) if "enabled" in state else ())
+    return {key: state.get(key) for key in keys}
 
 
 def apply_step(state, step):
@@ -80,6 +85,8 @@ def apply_step(state, step):
         after.update(cut_off=True)
     elif step.kind == "restore":
         after.update(cut_off=False)
+    elif step.kind == "enable":
+        after.update(enabled=True)
     return after
 
 
@@ -93,20 +100,29 @@ def _up(state):
     return bool(state.get("running") or state.get("restarting"))
 
 
-def plan(op, before, *, offset=None, cut_off_current=True, can_restore=True):
+def plan(op, before, *, offset=None, cut_off_current=True, can_restore=True, spec=None,
+         mode="container"):  # fmt: skip
     """The steps that bring a node from ``before`` to what ``op`` asks, and the state predicted.
 
     ``cut_off_current`` says whether an existing cut-off is already the one
     asked for (service mode compares rule sets; container mode: disconnected).
     Raises FaunaDBError for what cannot be done, before anything changes.
+    present and absent (the wanted ``spec`` label, the deploy ``mode``) are
+    planned in faunadb_node_lifecycle.
     """
+    if op in faunadb_node_lifecycle.STATES:
+        return faunadb_node_lifecycle.plan_lifecycle(op, before, Step, mode=mode, spec=spec)
     if not before.get("exists"):
         if op == "probe":
             return [], dict(before)
         raise FaunaDBError(f"{before.get('node', 'the node')} does not exist: cannot make it {op}")
     steps = []
-    if op == "started" and not _up(before):
-        steps.append(Step("start"))
+    if op == "started":
+        # Service mode enables the unit too (container mode has no enabled).
+        if before.get("enabled") is False:
+            steps.append(Step("enable"))
+        if not _up(before):
+            steps.append(Step("start"))
     elif op == "restarted":
         # Always an action: a running node is restarted (a frozen one is
         # resumed first, it could not shut down), a stopped one is started.
@@ -231,6 +247,33 @@ class NodeOps:
     def restore(self):
         raise NotImplementedError
 
+    # The lifecycle (present, absent; started enables a unit).
+
+    def create(self):
+        """Create the node from its spec, not started (container mode)."""
+        raise NotImplementedError
+
+    def remove(self):
+        """Remove the node: the container (killed if it runs), or the unit file."""
+        raise NotImplementedError
+
+    def remove_volume(self, name):
+        raise NotImplementedError
+
+    def enable(self):
+        raise NotImplementedError
+
+    def disable(self):
+        raise NotImplementedError
+
+    def wanted_spec(self):
+        """The spec label present asks for, or None."""
+        return None
+
+    def reload_if_needed(self, forced=False):
+        """Make the supervisor read a changed unit file before the node is read (service mode)."""
+        return False
+
     def cut_off_current(self, state):
         """Whether the node's present cut-off is the one this module would make."""
         return bool(state.get("cut_off"))
@@ -245,6 +288,8 @@ class NodeOps:
     def apply(self, step):
         if step.kind == "skew":
             self.write_skew(step.value)
+        elif step.value is not None:
+            getattr(self, step.kind)(step.value)
         else:
             getattr(self, step.kind)()
 
@@ -256,8 +301,11 @@ def run_operation(ops, op, *, offset=None, check_mode=False, sleep=time.sleep,
     before = ops.read()
     steps, predicted = plan(
         op, before, offset=offset, cut_off_current=ops.cut_off_current(before),
-        can_restore=ops.can_restore(),
+        can_restore=ops.can_restore(), spec=ops.wanted_spec(), mode=ops.mode,
     )  # fmt: skip
+    lifecycle = op in faunadb_node_lifecycle.STATES
+    view = faunadb_node_lifecycle.view if lifecycle else diff_view
+    compare = faunadb_node_lifecycle.mismatches if lifecycle else mismatches
     actions = [s.describe() for s in steps]
     if not steps or check_mode:
         after = predicted
@@ -265,9 +313,9 @@ def run_operation(ops, op, *, offset=None, check_mode=False, sleep=time.sleep,
     else:
         for step in steps:
             ops.apply(step)
-        observed = _settle(ops, predicted, sleep, clock)
+        observed = _settle(ops, predicted, sleep, clock, compare)
         after = observed
-        wrong = mismatches(predicted, observed)
+        wrong = compare(predicted, observed)
         if wrong:
             what = ", ".join(f"{k} is {g!r} (wanted {w!r})" for k, w, g in wrong)
             hint = ""
@@ -280,14 +328,14 @@ def run_operation(ops, op, *, offset=None, check_mode=False, sleep=time.sleep,
             )  # fmt: skip
     result = dict(_public(observed), changed=bool(steps), actions=actions,
                   commands=ops.commands[first:])  # fmt: skip
-    result["diff"] = dict(before=diff_view(before), after=diff_view(after))
+    result["diff"] = dict(before=view(before), after=view(after))
     return result
 
 
-def _settle(ops, predicted, sleep, clock):
+def _settle(ops, predicted, sleep, clock, compare=mismatches):
     observed = ops.read()
     deadline = clock() + SETTLE_SECONDS
-    while mismatches(predicted, observed) and clock() < deadline:
+    while compare(predicted, observed) and clock() < deadline:
         sleep(SETTLE_INTERVAL)
         observed = ops.read()
     return observed

@@ -11,6 +11,7 @@ import os
 import shlex
 import shutil
 
+from ansible.module_utils import faunadb_node_unit
 from ansible.module_utils.faunadb_common import FaunaDBError, replace_file
 from ansible.module_utils.faunadb_executor import LocalExecutor
 from ansible.module_utils.faunadb_node_parse import (
@@ -35,7 +36,7 @@ from ansible.module_utils.faunadb_node_rules import (
 
 _SHOW_PROPS = (
     "LoadState", "ActiveState", "SubState", "MainPID", "ExecMainStatus", "ExecMainCode",
-    "ControlGroup", "Environment", "NRestarts",
+    "ControlGroup", "Environment", "NRestarts", *faunadb_node_unit.SHOW_PROPS,
 )  # fmt: skip
 # ExecMainCode is a siginfo code: 1 exited, 2 killed, 3 dumped core.
 _CLD_CODES = ("1", "2", "3")
@@ -60,7 +61,7 @@ class SystemdNodeOps(NodeOps):
     def __init__(self, runner=None, *, service="faunadb", peers=(),
                  ports=DEFAULT_CUT_OFF_PORTS, faketime_file=DEFAULT_FAKETIME_FILE,
                  timeout=120, proc_root="/proc", cgroup_root="/sys/fs/cgroup",
-                 which=shutil.which):  # fmt: skip
+                 which=shutil.which, unit_dir=faunadb_node_unit.UNIT_DIR):  # fmt: skip
         super().__init__(faketime_file)
         self.runner = runner or LocalExecutor()
         self.service = service
@@ -70,6 +71,7 @@ class SystemdNodeOps(NodeOps):
         self.proc_root = proc_root
         self.cgroup_root = cgroup_root
         self.which = which
+        self.unit_file = faunadb_node_unit.unit_path(service, unit_dir)
 
     def describe(self):
         return f"service {self.service}"
@@ -125,6 +127,7 @@ class SystemdNodeOps(NodeOps):
             faketime_file=self.faketime_file,
         )
         state["_rules"] = rules or []
+        state.update(faunadb_node_unit.unit_facts(props, self.unit_file, exists))
         state["skew_text"] = self._read_file(self.faketime_file)
         state["skew"] = parse_skew_file(state["skew_text"])
         return state
@@ -240,6 +243,18 @@ class SystemdNodeOps(NodeOps):
 
     def can_restore(self):
         return True
+
+    def enable(self):
+        self._systemctl("enable")
+
+    def disable(self):
+        self._systemctl("disable")
+
+    def remove(self):
+        faunadb_node_unit.remove(self)
+
+    def reload_if_needed(self, forced=False):
+        return faunadb_node_unit.reload_if_needed(self, forced)
 
     def file_executor(self):
         return self.runner
