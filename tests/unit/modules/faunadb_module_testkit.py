@@ -9,6 +9,7 @@ own admin CLI, so the modules run end to end against the double's answers.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import json
@@ -20,6 +21,7 @@ from pathlib import Path
 from unittest.mock import Mock
 
 import ansible.module_utils
+import pytest
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -34,7 +36,7 @@ if str(REPO / "library") not in sys.path:
 from ansible.module_utils import faunadb_executor  # noqa: E402, F401
 from ansible.module_utils.faunadb_common import FaunaDBError  # noqa: E402
 from ansible.module_utils.faunadb_executor import Executor  # noqa: E402
-from ansible.module_utils.testing import patch_module_args  # noqa: E402, F401
+from ansible.module_utils.testing import patch_module_args  # noqa: E402
 
 ROOT_KEY = "s3cr3t-root-key"
 
@@ -89,6 +91,33 @@ class Scripted(Executor):
         return self.answers.pop(0)
 
 
+class ModuleRun:
+    def __init__(self, rc, result):
+        self.rc = rc
+        self.result = result
+
+    @property
+    def failed(self):
+        return bool(self.result.get("failed"))
+
+
+def run_module_main(module, args, capsys, *, check_mode=False, diff=False, patches=()):
+    """Run a library module's main() with ARGS as Ansible would, in check and diff mode
+    when asked, inside the context managers PATCHES (the executor or ops it should get);
+    return its exit code and the JSON result it printed."""
+    args = dict(args)
+    if check_mode:
+        args["_ansible_check_mode"] = True
+    if diff:
+        args["_ansible_diff"] = True
+    capsys.readouterr()
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(patch_module_args(args))
+        for patch in patches:
+            stack.enter_context(patch)
+        with pytest.raises(SystemExit) as exc:
+            module.main()
+    return ModuleRun(exc.value.code, json.loads(capsys.readouterr().out))
 
 
 # -- the double, in process -------------------------------------------------------------

@@ -51,7 +51,7 @@ from ansible.module_utils.faunadb_node_rules import (
     parse_tagged_rules,
 )
 from ansible.module_utils.faunadb_node_systemd import SystemdNodeOps
-from faunadb_module_testkit import REPO, FakeExecutor, patch_module_args
+from faunadb_module_testkit import REPO, FakeExecutor, run_module_main
 
 # -- offsets and the skew file ------------------------------------------------------
 
@@ -963,17 +963,11 @@ def test_service_cut_off_and_restore_with_real_iptables_in_a_network_namespace(t
 @pytest.fixture
 def run_main(capsys):
     def _run(args, ops=None, check_mode=False, diff=False):
-        args = dict(args)
-        if check_mode:
-            args["_ansible_check_mode"] = True
-        if diff:
-            args["_ansible_diff"] = True
-        capsys.readouterr()
         factory = mock.Mock(return_value=ops)
-        with patch_module_args(args), mock.patch.object(faunadb_node_ops, "make_node_ops", factory):
-            with pytest.raises(SystemExit):
-                faunadb_node.main()
-        return json.loads(capsys.readouterr().out), factory
+        patch = mock.patch.object(faunadb_node_ops, "make_node_ops", factory)
+        run = run_module_main(faunadb_node, args, capsys, check_mode=check_mode, diff=diff,
+                              patches=[patch])
+        return run.result, factory
 
     return _run
 

@@ -7,7 +7,6 @@ the driver does are both pinned.
 from __future__ import annotations
 
 import copy
-import json
 from unittest import mock
 
 import docker.errors
@@ -27,7 +26,7 @@ from ansible.module_utils.faunadb_node_docker import DockerNodeOps
 from ansible.module_utils.faunadb_node_lifecycle import plan_lifecycle
 from ansible.module_utils.faunadb_node_plan import Step, run_operation
 from ansible.module_utils.faunadb_node_systemd import SystemdNodeOps
-from faunadb_module_testkit import FakeExecutor, patch_module_args
+from faunadb_module_testkit import FakeExecutor, run_module_main
 
 # What the role's _faunadb_node_container gives, with its spec label.
 SPEC = dict(
@@ -544,19 +543,13 @@ def test_service_absent_check_mode_predicts_and_touches_nothing(unit):
 @pytest.fixture
 def run_main(capsys):
     def _run(args, executor=None, ops=None, check_mode=False):
-        args = dict(args)
-        if check_mode:
-            args["_ansible_check_mode"] = True
-        capsys.readouterr()
-        patches = [patch_module_args(args)]
         if ops is not None:
-            patches.append(mock.patch.object(ops_mod, "make_node_ops", return_value=ops))
+            patch = mock.patch.object(ops_mod, "make_node_ops", return_value=ops)
         else:
-            patches.append(mock.patch.object(ops_mod.faunadb_executor, "make_executor",
-                                             return_value=executor))  # fmt: skip
-        with patches[0], patches[1], pytest.raises(SystemExit):
-            faunadb_node.main()
-        return json.loads(capsys.readouterr().out)
+            patch = mock.patch.object(ops_mod.faunadb_executor, "make_executor",
+                                      return_value=executor)  # fmt: skip
+        return run_module_main(faunadb_node, args, capsys, check_mode=check_mode,
+                               patches=[patch]).result
 
     return _run
 

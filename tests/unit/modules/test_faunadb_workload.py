@@ -30,7 +30,7 @@ from ansible.module_utils import faunadb_workload_schedule as wl_schedule
 from ansible.module_utils import faunadb_workload_stats as wl_stats
 from ansible.module_utils.faunadb_common import FaunaDBError
 from ansible.module_utils.faunadb_linearizability import check_history
-from faunadb_module_testkit import patch_module_args
+from faunadb_module_testkit import run_module_main
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
 with warnings.catch_warnings():
@@ -624,13 +624,7 @@ def test_real_connection_failures_are_told_apart(stub):
 
 
 def call_main(args, check_mode=False, capsys=None):
-    args = dict(args)
-    if check_mode:
-        args["_ansible_check_mode"] = True
-    capsys.readouterr()
-    with patch_module_args(args), pytest.raises(SystemExit):
-        faunadb_workload.main()
-    return json.loads(capsys.readouterr().out)
+    return run_module_main(faunadb_workload, args, capsys, check_mode=check_mode).result
 
 
 @pytest.fixture
