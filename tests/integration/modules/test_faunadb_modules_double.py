@@ -119,20 +119,11 @@ def test_local_executor(loopback, workdir):
 
 
 @pytest.fixture
-def docker_nodes(tmp_path):
-    docker = pytest.importorskip("docker")
-    try:
-        client = docker.from_env()
-        client.ping()
-    except Exception as exc:  # noqa: BLE001 - any failure means "no engine here"
-        pytest.skip(f"Docker engine not reachable: {exc}")
-    try:
-        client.images.get(IMAGE)
-    except docker.errors.ImageNotFound:
-        pytest.skip(
-            f"image {IMAGE} not built (build tests/faunadb_double/Dockerfile, "
-            "or point FAUNADB_DOUBLE_IMAGE at it)"
-        )
+def docker_nodes(tmp_path, docker_engine):
+    client = docker_engine(
+        IMAGE, "build tests/faunadb_double/Dockerfile, or point FAUNADB_DOUBLE_IMAGE at it"
+    )
+    import docker.types  # noqa: PLC0415 - only when docker is importable
 
     names = [f"fdbmod-node{i}" for i in (1, 2, 3)]
     _cleanup(client, names)

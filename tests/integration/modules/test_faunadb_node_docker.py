@@ -61,18 +61,8 @@ while IFS= read -r -t 3 line <&3; do line=${line%$'\r'}; [ -z "$line" ] && break
 
 
 @pytest.fixture(scope="module")
-def engine():
-    docker = pytest.importorskip("docker")
-    try:
-        client = docker.from_env()
-        client.ping()
-    except Exception as exc:  # noqa: BLE001 - any failure means "no engine here"
-        pytest.skip(f"Docker engine not reachable: {exc}")
-    try:
-        client.images.get(IMAGE)
-    except docker.errors.ImageNotFound:
-        pytest.skip(f"image {IMAGE} not built (make setup builds it)")
-    return client
+def engine(docker_engine):
+    return docker_engine(IMAGE, "make setup builds it")
 
 
 def _cleanup(client):
