@@ -8,6 +8,7 @@ import pytest
 from faunadb_module_testkit import (
     ROOT_KEY,
     DoubleCluster,
+    HTTPStub,
     cluster,
     faunadb_executor,
     run_module_main,
@@ -44,3 +45,10 @@ def double(tmp_path, monkeypatch):
     nodes = DoubleCluster(tmp_path / "double")
     yield nodes
     nodes.close()
+
+
+@pytest.fixture
+def http_stub():
+    stub = HTTPStub()
+    yield stub
+    stub.close()
