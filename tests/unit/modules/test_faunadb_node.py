@@ -649,16 +649,6 @@ def test_docker_restarted_resumes_a_paused_container_first():
     assert ops.commands == ["docker unpause n1", "docker restart n1"]
 
 
-def test_docker_restart_failure_is_a_message():
-    api = FakeAPI(inspect())
-    api.fail["restart"] = docker.errors.APIError(
-        "conflict", explanation="Cannot restart container n1: container is paused"
-    )
-    with pytest.raises(FaunaDBError) as exc:
-        docker_ops(api).restart()
-    assert "docker restart failed" in exc.value.msg and "is paused" in exc.value.msg
-
-
 def test_docker_restarted_of_a_missing_container_fails_even_in_check_mode():
     with pytest.raises(FaunaDBError, match="does not exist"):
         run_operation(docker_ops(FakeAPI(None)), "restarted", check_mode=True)
@@ -678,15 +668,22 @@ def test_docker_read_of_a_missing_container_and_a_missing_skew_file():
     assert (state["skew"], state["skew_text"]) == (300, "+300\n")
 
 
-def test_docker_errors_become_messages():
+@pytest.mark.parametrize(
+    ("call", "operation", "command", "explanation"),
+    [
+        ("restart", "restart", "docker restart",
+         "Cannot restart container n1: container is paused"),
+        ("connect_container_to_network", "restore", "docker network connect",
+         "Address already in use"),
+    ],
+)  # fmt: skip
+def test_docker_errors_become_messages(call, operation, command, explanation):
     api = FakeAPI(inspect())
-    api.fail["connect_container_to_network"] = docker.errors.APIError(
-        "conflict", explanation="Address already in use"
-    )
+    api.fail[call] = docker.errors.APIError("conflict", explanation=explanation)
     with pytest.raises(FaunaDBError) as exc:
-        docker_ops(api).restore()
-    assert "docker network connect failed" in exc.value.msg
-    assert "Address already in use" in exc.value.msg
+        getattr(docker_ops(api), operation)()
+    assert f"{command} failed" in exc.value.msg
+    assert explanation in exc.value.msg
 
 
 def test_docker_engine_unreachable_becomes_a_message():

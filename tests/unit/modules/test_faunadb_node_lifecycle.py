@@ -181,6 +181,15 @@ def test_present_needs_container_mode_and_a_spec():
 # -- container mode on a fake engine -------------------------------------------------------
 
 
+def assert_again_changes_nothing(fake, ops, state):
+    """STATE run once more through OPS: no actions, no commands, and the fake engine or
+    systemctl sees no change."""
+    fake.calls.clear()
+    again = run_operation(ops, state)
+    assert (again["changed"], again["actions"], again["commands"]) == (False, [], [])
+    assert fake.changes() == []
+
+
 class FakeEngine:
     """The part of docker.APIClient the lifecycle uses, over containers and volumes that only
     these calls change; every call is recorded."""
@@ -281,10 +290,7 @@ def test_present_creates_a_missing_container_and_then_changes_nothing():
     assert result["diff"] == dict(before=dict(exists=False, running=False, spec=None),
                                   after=dict(exists=True, running=False, spec="spec-1"))
     assert engine.volumes == {"n1-data", "n1-log"}
-    engine.calls.clear()
-    again = run_operation(present(engine), "present")
-    assert (again["changed"], again["actions"], again["commands"]) == (False, [], [])
-    assert engine.changes() == []
+    assert_again_changes_nothing(engine, present(engine), "present")
 
 
 def test_present_leaves_a_running_container_with_the_same_spec_alone():
@@ -365,10 +371,7 @@ def test_absent_removes_the_container_and_its_volumes():
     assert (result["exists"], result["volumes"]) == (False, [])
     assert result["diff"]["before"] == dict(exists=True, running=True, spec=None,
                                             volumes=["n1-data", "n1-log"])
-    engine.calls.clear()
-    again = run_operation(absent(engine), "absent")
-    assert (again["changed"], again["actions"]) == (False, [])
-    assert engine.changes() == []
+    assert_again_changes_nothing(engine, absent(engine), "absent")
 
 
 def test_absent_with_keep_data_keeps_the_volumes():
@@ -474,10 +477,7 @@ def test_service_started_enables_and_starts_then_changes_nothing(unit):
     assert (result["running"], result["enabled"]) == (True, True)
     assert result["diff"]["before"]["enabled"] is False
     assert result["diff"]["after"]["enabled"] is True
-    systemctl.calls.clear()
-    again = run_operation(ops, "started")
-    assert (again["changed"], again["actions"]) == (False, [])
-    assert systemctl.changes() == []
+    assert_again_changes_nothing(systemctl, ops, "started")
 
 
 def test_service_started_only_enables_a_running_unit(unit):
@@ -523,10 +523,7 @@ def test_service_absent_stops_disables_and_removes_the_unit(unit):
     assert (result["exists"], result["enabled"], result["status"]) == (False, None, "absent")
     assert result["diff"] == dict(before=dict(exists=True, running=True, enabled=True),
                                   after=dict(exists=False, running=False, enabled=None))
-    systemctl.calls.clear()
-    again = run_operation(ops, "absent")
-    assert (again["changed"], again["actions"]) == (False, [])
-    assert systemctl.changes() == []
+    assert_again_changes_nothing(systemctl, ops, "absent")
 
 
 def test_service_absent_check_mode_predicts_and_touches_nothing(unit):
