@@ -130,9 +130,9 @@ StubRequest = namedtuple("StubRequest", "method path headers body")
 
 class HTTPStub:
     """A loopback HTTP server in a node's place: records each request in ``seen`` and
-    answers the n-th with ``answers[n]`` or ``default`` (status, JSON text) after ``delay``
-    seconds; with ``drop`` it closes the connection instead, as a node killed while it held
-    the request."""
+    answers the n-th with ``answers[n]`` or ``default`` (status, JSON text[, headers]) after
+    ``delay`` seconds; with ``drop`` it closes the connection instead, as a node killed while
+    it held the request."""
 
     def __init__(self):
         self.seen, self.answers, self.delay, self.drop = [], {}, 0.0, False
@@ -163,9 +163,11 @@ class _StubHandler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
             return
         time.sleep(stub.delay)
-        status, text = stub.answers.get(len(stub.seen) - 1, stub.default)
+        status, text, *headers = stub.answers.get(len(stub.seen) - 1, stub.default)
         payload = text.encode()
         self.send_response(status)
+        for name, value in (headers[0] if headers else {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json;charset=utf-8")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
