@@ -327,26 +327,21 @@ class FaunaAdmin:
         return {r["name"]: r["type"] for r in status["replicas"]}
 
     def movement(self):
-        result = self.run("movement-status")
-        try:
-            return parse_movement_status(result.stdout)
-        except ParseError as exc:
-            exc.details.update(result.as_dict())
-            raise
+        return self._parsed("movement-status", parse_movement_status)
 
     def version(self):
         """What `host-version` says after "Fauna " (e.g. 25.02.07.dev-4f8f8be)."""
-        result = self.run("host-version")
-        try:
-            return parse_host_version(result.stdout)
-        except ParseError as exc:
-            exc.details.update(result.as_dict())
-            raise
+        return self._parsed("host-version", parse_host_version)
 
     def identity(self):
-        result = self.run("show-identity")
+        return self._parsed("show-identity", parse_identity)
+
+    def _parsed(self, command, parser):
+        """PARSER's reading of COMMAND's stdout; a ParseError carries the command's result,
+        for the module to report what the node printed."""
+        result = self.run(command)
         try:
-            return parse_identity(result.stdout)
+            return parser(result.stdout)
         except ParseError as exc:
             exc.details.update(result.as_dict())
             raise

@@ -16,7 +16,6 @@ import urllib.request
 from datetime import datetime
 from pathlib import Path
 
-import docker
 import pytest
 from molecule_inventory import EPHEMERAL, INVENTORY, nodes_and_lbs
 
@@ -32,11 +31,6 @@ SECRETS = Path(INVENTORY) / ".secrets"
 NODES, LBS = nodes_and_lbs(IN_SCENARIO)
 # kill_replica.yml's default target: every node of replica2.
 TARGETS = sorted(n for n, v in NODES.items() if v.get("faunadb_replica") == "replica2")
-
-
-@pytest.fixture(scope="module")
-def engine():
-    return docker.from_env()
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ import os
 import urllib.request
 from pathlib import Path
 
-import docker
 import pytest
 import testinfra
 import yaml
@@ -33,11 +32,6 @@ def listening(host, port: int) -> set[str]:
             octets = [str(int(address[i : i + 2], 16)) for i in range(6, -1, -2)]
             found.add(".".join(octets))
     return found
-
-
-@pytest.fixture(scope="module")
-def engine():
-    return docker.from_env()
 
 
 @pytest.mark.parametrize("name", sorted(NODES))

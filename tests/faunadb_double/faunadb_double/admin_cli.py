@@ -193,15 +193,22 @@ def _changed(changed: bool) -> str:
     return f'{{ "changed": {json.dumps(changed)} }}'
 
 
+def _became_member(opts, doc, verb):
+    """init's and join's answer: whether the node did VERB (also the admin API's field),
+    as `{ "changed": ... }` with --json, else FaunaDB's sentence."""
+    done = bool(doc.get(verb))
+    if opts.get("json"):
+        return _changed(done)
+    if done:
+        return f"Node has {verb} the cluster."
+    return f"Node has NOT {verb} the cluster. It is already a member of a cluster."
+
+
 def cmd_init(client, opts, args):
     if not opts.get("replica"):
         raise CliError("Replica name is required.")
     doc, _ = client.request("POST", "/admin/init", {"replica_name": opts["replica"]})
-    if opts.get("json"):
-        return _changed(bool(doc.get("initialized")))
-    if doc.get("initialized"):
-        return "Node has initialized the cluster."
-    return "Node has NOT initialized the cluster. It is already a member of a cluster."
+    return _became_member(opts, doc, "initialized")
 
 
 def cmd_join(client, opts, args):
@@ -213,11 +220,7 @@ def cmd_join(client, opts, args):
     doc, _ = client.request("POST", "/admin/join", {
         "seed": args[0], "replica_name": opts["replica"],
         "timeout": max(0.0, client.join_timeout)})
-    if opts.get("json"):
-        return _changed(bool(doc.get("joined")))
-    if doc.get("joined"):
-        return "Node has joined the cluster."
-    return "Node has NOT joined the cluster. It is already a member of a cluster."
+    return _became_member(opts, doc, "joined")
 
 
 def cmd_status(client, opts, args):

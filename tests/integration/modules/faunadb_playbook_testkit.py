@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import yaml
@@ -175,3 +176,22 @@ def run_playbook(workdir: Path, inventory: Path, check: bool = False) -> Playboo
         argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False
     )
     return PlaybookRun(proc)
+
+
+def remove_containers(client, names, network):
+    """Remove a test's containers (with their anonymous volumes) and then its network,
+    which the engine may still hold for a moment after the last container went."""
+    import docker.errors  # noqa: PLC0415 - only when docker is importable
+
+    for name in names:
+        try:
+            client.containers.get(name).remove(force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+    for found in client.networks.list(names=[network]):
+        for _ in range(10):
+            try:
+                found.remove()
+                break
+            except docker.errors.APIError:
+                time.sleep(0.5)

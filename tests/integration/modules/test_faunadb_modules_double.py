@@ -7,12 +7,16 @@ a second run under --check, report changed=false everywhere.
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from faunadb_double.auth import hash_key
 from faunadb_double.testing import ADMIN_STARTUP_SECONDS, FLAGS, project_image
-from faunadb_playbook_testkit import ALL_DATA_LOG, ROOT_KEY, run_playbook, write_inventory
+from faunadb_playbook_testkit import (
+    ALL_DATA_LOG,
+    ROOT_KEY,
+    remove_containers,
+    run_playbook,
+    write_inventory,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -119,23 +123,14 @@ def test_local_executor(loopback, workdir):
 
 
 @pytest.fixture
-def docker_nodes(tmp_path):
-    docker = pytest.importorskip("docker")
-    try:
-        client = docker.from_env()
-        client.ping()
-    except Exception as exc:  # noqa: BLE001 - any failure means "no engine here"
-        pytest.skip(f"Docker engine not reachable: {exc}")
-    try:
-        client.images.get(IMAGE)
-    except docker.errors.ImageNotFound:
-        pytest.skip(
-            f"image {IMAGE} not built (build tests/faunadb_double/Dockerfile, "
-            "or point FAUNADB_DOUBLE_IMAGE at it)"
-        )
+def docker_nodes(tmp_path, docker_engine):
+    client = docker_engine(
+        IMAGE, "build tests/faunadb_double/Dockerfile, or point FAUNADB_DOUBLE_IMAGE at it"
+    )
+    import docker.types  # noqa: PLC0415 - only when docker is importable
 
     names = [f"fdbmod-node{i}" for i in (1, 2, 3)]
-    _cleanup(client, names)
+    remove_containers(client, names, NETWORK)
     client.networks.create(
         NETWORK,
         driver="bridge",
@@ -195,24 +190,7 @@ def docker_nodes(tmp_path):
             },
         )
     finally:
-        _cleanup(client, names)
-
-
-def _cleanup(client, names):
-    import docker.errors  # noqa: PLC0415 - only when docker is importable
-
-    for name in names:
-        try:
-            client.containers.get(name).remove(force=True)
-        except docker.errors.NotFound:
-            pass
-    for network in client.networks.list(names=[NETWORK]):
-        for _ in range(10):
-            try:
-                network.remove()
-                break
-            except docker.errors.APIError:
-                time.sleep(0.5)
+        remove_containers(client, names, NETWORK)
 
 
 @pytest.mark.docker

@@ -23,7 +23,7 @@ import pytest
 import yaml
 from faunadb_double.auth import hash_key
 from faunadb_double.testing import ADMIN_STARTUP_SECONDS, FLAGS, project_image
-from faunadb_playbook_testkit import REPO, VENV_BIN, PlaybookRun
+from faunadb_playbook_testkit import REPO, VENV_BIN, PlaybookRun, remove_containers
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -61,35 +61,8 @@ while IFS= read -r -t 3 line <&3; do line=${line%$'\r'}; [ -z "$line" ] && break
 
 
 @pytest.fixture(scope="module")
-def engine():
-    docker = pytest.importorskip("docker")
-    try:
-        client = docker.from_env()
-        client.ping()
-    except Exception as exc:  # noqa: BLE001 - any failure means "no engine here"
-        pytest.skip(f"Docker engine not reachable: {exc}")
-    try:
-        client.images.get(IMAGE)
-    except docker.errors.ImageNotFound:
-        pytest.skip(f"image {IMAGE} not built (make setup builds it)")
-    return client
-
-
-def _cleanup(client):
-    import docker.errors  # noqa: PLC0415 - only when docker is importable
-
-    for name in (NODE, PROBER):
-        try:
-            client.containers.get(name).remove(force=True, v=True)
-        except docker.errors.NotFound:
-            pass
-    for network in client.networks.list(names=[NETWORK]):
-        for _ in range(10):
-            try:
-                network.remove()
-                break
-            except docker.errors.APIError:
-                time.sleep(0.5)
+def engine(docker_engine):
+    return docker_engine(IMAGE, "make setup builds it")
 
 
 def _tar(name, text, mode=0o644):
@@ -108,7 +81,7 @@ def cluster(engine, tmp_path_factory):
 
     client = engine
     tmp = tmp_path_factory.mktemp("fdbnode")
-    _cleanup(client)
+    remove_containers(client, (NODE, PROBER), NETWORK)
     client.networks.create(
         NETWORK,
         driver="bridge",
@@ -167,7 +140,7 @@ def cluster(engine, tmp_path_factory):
         _init(client)
         yield client, tmp
     finally:
-        _cleanup(client)
+        remove_containers(client, (NODE, PROBER), NETWORK)
 
 
 def _init(client):

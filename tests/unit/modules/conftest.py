@@ -2,53 +2,35 @@
 
 from __future__ import annotations
 
-import json
 from unittest import mock
 
 import pytest
 from faunadb_module_testkit import (
     ROOT_KEY,
     DoubleCluster,
+    HTTPStub,
     cluster,
     faunadb_executor,
-    patch_module_args,
+    run_module_main,
     timings,
 )
 
 
-class ModuleRun:
-    def __init__(self, rc, result):
-        self.rc = rc
-        self.result = result
-
-    @property
-    def failed(self):
-        return bool(self.result.get("failed"))
-
-
 @pytest.fixture
 def run_module(capsys):
-    """Run a library module's main() with args against an executor; return its result."""
+    """Run a library module's main() with args against an executor; return its ModuleRun."""
 
     def _run(module, args, executor, check_mode=False, diff=False):
         args = dict(args)
         args.setdefault("root_key", ROOT_KEY)
-        if check_mode:
-            args["_ansible_check_mode"] = True
-        if diff:
-            args["_ansible_diff"] = True
-        capsys.readouterr()
         # executor=None runs the real make_executor (for Docker error paths).
         patcher = (
             mock.patch.object(faunadb_executor, "make_executor", return_value=executor)
             if executor is not None
             else mock.patch.object(faunadb_executor, "HAS_DOCKER", faunadb_executor.HAS_DOCKER)
         )
-        with patch_module_args(args), patcher:
-            with pytest.raises(SystemExit) as exc:
-                module.main()
-        out = capsys.readouterr().out
-        return ModuleRun(exc.value.code, json.loads(out))
+        return run_module_main(module, args, capsys, check_mode=check_mode, diff=diff,
+                               patches=[patcher])
 
     return _run
 
@@ -63,3 +45,10 @@ def double(tmp_path, monkeypatch):
     nodes = DoubleCluster(tmp_path / "double")
     yield nodes
     nodes.close()
+
+
+@pytest.fixture
+def http_stub():
+    stub = HTTPStub()
+    yield stub
+    stub.close()

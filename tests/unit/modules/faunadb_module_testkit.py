@@ -9,17 +9,22 @@ own admin CLI, so the modules run end to end against the double's answers.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import json
 import os
+import socket
 import sys
 import threading
 import time
+from collections import namedtuple
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from unittest.mock import Mock
 
 import ansible.module_utils
+import pytest
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -34,7 +39,7 @@ if str(REPO / "library") not in sys.path:
 from ansible.module_utils import faunadb_executor  # noqa: E402, F401
 from ansible.module_utils.faunadb_common import FaunaDBError  # noqa: E402
 from ansible.module_utils.faunadb_executor import Executor  # noqa: E402
-from ansible.module_utils.testing import patch_module_args  # noqa: E402, F401
+from ansible.module_utils.testing import patch_module_args  # noqa: E402
 
 ROOT_KEY = "s3cr3t-root-key"
 
@@ -89,6 +94,86 @@ class Scripted(Executor):
         return self.answers.pop(0)
 
 
+class ModuleRun:
+    def __init__(self, rc, result):
+        self.rc = rc
+        self.result = result
+
+    @property
+    def failed(self):
+        return bool(self.result.get("failed"))
+
+
+def run_module_main(module, args, capsys, *, check_mode=False, diff=False, patches=()):
+    """Run a library module's main() with ARGS as Ansible would, in check and diff mode
+    when asked, inside the context managers PATCHES (the executor or ops it should get);
+    return its exit code and the JSON result it printed."""
+    args = dict(args)
+    if check_mode:
+        args["_ansible_check_mode"] = True
+    if diff:
+        args["_ansible_diff"] = True
+    capsys.readouterr()
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(patch_module_args(args))
+        for patch in patches:
+            stack.enter_context(patch)
+        with pytest.raises(SystemExit) as exc:
+            module.main()
+    return ModuleRun(exc.value.code, json.loads(capsys.readouterr().out))
+
+
+# -- an HTTP server standing in for a node's API ------------------------------------------
+
+StubRequest = namedtuple("StubRequest", "method path headers body")
+
+
+class HTTPStub:
+    """A loopback HTTP server in a node's place: records each request in ``seen`` and
+    answers the n-th with ``answers[n]`` or ``default`` (status, JSON text[, headers]) after
+    ``delay`` seconds; with ``drop`` it closes the connection instead, as a node killed while
+    it held the request."""
+
+    def __init__(self):
+        self.seen, self.answers, self.delay, self.drop = [], {}, 0.0, False
+        self.default = (200, "{}")
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _StubHandler)
+        self.server.stub = self
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class _StubHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        stub = self.server.stub
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+        stub.seen.append(StubRequest(self.command, self.path, dict(self.headers), body))
+        if stub.drop:
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        time.sleep(stub.delay)
+        status, text, *headers = stub.answers.get(len(stub.seen) - 1, stub.default)
+        payload = text.encode()
+        self.send_response(status)
+        for name, value in (headers[0] if headers else {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", "application/json;charset=utf-8")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_POST = do_GET
 
 
 # -- the double, in process -------------------------------------------------------------

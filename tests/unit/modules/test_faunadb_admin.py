@@ -16,6 +16,7 @@ from ansible.module_utils.faunadb_admin import (
 )
 from ansible.module_utils.faunadb_common import ExecutorError
 from ansible.module_utils.faunadb_executor import DockerExecutor, LocalExecutor
+from ansible.module_utils.faunadb_parse import ParseError
 from faunadb_module_testkit import ROOT_KEY, Scripted, fixture_text, recorded
 
 
@@ -50,6 +51,19 @@ def test_no_key_means_no_environment_override():
     ex = Scripted((0, "", ""))
     FaunaAdmin(ex).run("status")
     assert ex.calls == [(["faunadb-admin", "status"], {})]
+
+
+@pytest.mark.parametrize(
+    ("read", "command"),
+    [("movement", "movement-status"), ("version", "host-version"),
+     ("identity", "show-identity")],
+)
+def test_a_read_it_cannot_parse_carries_what_the_command_printed(read, command):
+    printed = "what is this?\n"
+    with pytest.raises(ParseError) as exc:
+        getattr(FaunaAdmin(Scripted((0, printed, "warn\n"))), read)()
+    assert exc.value.details == dict(rc=0, stdout=printed, stderr="warn\n",
+                                     cmd=f"faunadb-admin {command}")
 
 
 @pytest.mark.parametrize(

@@ -10,19 +10,13 @@ import pytest
 from ansible.module_utils import faunadb_workload_journal as wl_journal
 from ansible.module_utils import faunadb_workload_schedule as wl_schedule
 from ansible.module_utils.faunadb_chaos_journal import INTERRUPTED, RUNNING, await_workload
-from faunadb_module_testkit import patch_module_args
+from faunadb_module_testkit import run_module_main
 
 RUN = "17966089"
 
 
 def call(args, capsys, check_mode=False):
-    args = dict(args)
-    if check_mode:
-        args["_ansible_check_mode"] = True
-    capsys.readouterr()
-    with patch_module_args(args), pytest.raises(SystemExit):
-        faunadb_chaos_journal.main()
-    return json.loads(capsys.readouterr().out)
+    return run_module_main(faunadb_chaos_journal, args, capsys, check_mode=check_mode).result
 
 
 class Exists:

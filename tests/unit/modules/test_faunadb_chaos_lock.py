@@ -9,18 +9,12 @@ import time
 
 import faunadb_chaos_lock
 import pytest
-from faunadb_module_testkit import patch_module_args
+from faunadb_module_testkit import run_module_main
 
 
 def call(capsys, check_mode=False, diff=False, **args):
-    if check_mode:
-        args["_ansible_check_mode"] = True
-    if diff:
-        args["_ansible_diff"] = True
-    capsys.readouterr()
-    with patch_module_args(args), pytest.raises(SystemExit):
-        faunadb_chaos_lock.main()
-    return json.loads(capsys.readouterr().out)
+    return run_module_main(faunadb_chaos_lock, args, capsys, check_mode=check_mode,
+                           diff=diff).result
 
 
 @pytest.fixture

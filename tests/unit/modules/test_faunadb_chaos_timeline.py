@@ -11,19 +11,14 @@ from unittest import mock
 import faunadb_chaos_timeline
 import pytest
 from ansible.module_utils import faunadb_chaos_timeline as tl
-from faunadb_module_testkit import patch_module_args
+from faunadb_module_testkit import run_module_main
 from matplotlib.figure import Figure
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def call(capsys, check_mode=False, **args):
-    if check_mode:
-        args["_ansible_check_mode"] = True
-    capsys.readouterr()
-    with patch_module_args(args), pytest.raises(SystemExit):
-        faunadb_chaos_timeline.main()
-    return json.loads(capsys.readouterr().out)
+    return run_module_main(faunadb_chaos_timeline, args, capsys, check_mode=check_mode).result
 
 
 def png_size(path):

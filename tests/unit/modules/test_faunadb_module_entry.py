@@ -12,7 +12,7 @@ from ansible.module_utils import faunadb_module
 from ansible.module_utils._internal import _traceback
 from ansible.module_utils.faunadb_common import FaunaDBError
 from ansible.module_utils.faunadb_executor import Executor
-from faunadb_module_testkit import REPO, ROOT_KEY, patch_module_args
+from faunadb_module_testkit import REPO, ROOT_KEY, patch_module_args, run_module_main
 
 MODULES = sorted(p.stem for p in (REPO / "library").glob("faunadb_*.py"))
 SPEC = dict(root_key=dict(type="str", no_log=True))
@@ -169,11 +169,8 @@ def test_a_file_module_reports_a_bug_without_commands(tmp_path, capsys, monkeypa
         raise KeyError("owner")
 
     monkeypatch.setattr(faunadb_chaos_lock, "read_lock", read_lock)
-    capsys.readouterr()
     args = dict(TRACEBACKS, path=str(tmp_path / ".lock"), owner="run-a")
-    with patch_module_args(args), pytest.raises(SystemExit):
-        faunadb_chaos_lock.main()
-    result = json.loads(capsys.readouterr().out)
+    result = run_module_main(faunadb_chaos_lock, args, capsys).result
     assert result["msg"] == "faunadb_chaos_lock: unexpected KeyError: 'owner'"
     assert "Traceback" in result["exception"]
     assert result["commands"] == [] and result["changed"] is False

@@ -51,7 +51,7 @@ from ansible.module_utils.faunadb_node_rules import (
     parse_tagged_rules,
 )
 from ansible.module_utils.faunadb_node_systemd import SystemdNodeOps
-from faunadb_module_testkit import REPO, FakeExecutor, patch_module_args
+from faunadb_module_testkit import REPO, FakeExecutor, run_module_main
 
 # -- offsets and the skew file ------------------------------------------------------
 
@@ -649,16 +649,6 @@ def test_docker_restarted_resumes_a_paused_container_first():
     assert ops.commands == ["docker unpause n1", "docker restart n1"]
 
 
-def test_docker_restart_failure_is_a_message():
-    api = FakeAPI(inspect())
-    api.fail["restart"] = docker.errors.APIError(
-        "conflict", explanation="Cannot restart container n1: container is paused"
-    )
-    with pytest.raises(FaunaDBError) as exc:
-        docker_ops(api).restart()
-    assert "docker restart failed" in exc.value.msg and "is paused" in exc.value.msg
-
-
 def test_docker_restarted_of_a_missing_container_fails_even_in_check_mode():
     with pytest.raises(FaunaDBError, match="does not exist"):
         run_operation(docker_ops(FakeAPI(None)), "restarted", check_mode=True)
@@ -678,15 +668,22 @@ def test_docker_read_of_a_missing_container_and_a_missing_skew_file():
     assert (state["skew"], state["skew_text"]) == (300, "+300\n")
 
 
-def test_docker_errors_become_messages():
+@pytest.mark.parametrize(
+    ("call", "operation", "command", "explanation"),
+    [
+        ("restart", "restart", "docker restart",
+         "Cannot restart container n1: container is paused"),
+        ("connect_container_to_network", "restore", "docker network connect",
+         "Address already in use"),
+    ],
+)  # fmt: skip
+def test_docker_errors_become_messages(call, operation, command, explanation):
     api = FakeAPI(inspect())
-    api.fail["connect_container_to_network"] = docker.errors.APIError(
-        "conflict", explanation="Address already in use"
-    )
+    api.fail[call] = docker.errors.APIError("conflict", explanation=explanation)
     with pytest.raises(FaunaDBError) as exc:
-        docker_ops(api).restore()
-    assert "docker network connect failed" in exc.value.msg
-    assert "Address already in use" in exc.value.msg
+        getattr(docker_ops(api), operation)()
+    assert f"{command} failed" in exc.value.msg
+    assert explanation in exc.value.msg
 
 
 def test_docker_engine_unreachable_becomes_a_message():
@@ -963,17 +960,11 @@ def test_service_cut_off_and_restore_with_real_iptables_in_a_network_namespace(t
 @pytest.fixture
 def run_main(capsys):
     def _run(args, ops=None, check_mode=False, diff=False):
-        args = dict(args)
-        if check_mode:
-            args["_ansible_check_mode"] = True
-        if diff:
-            args["_ansible_diff"] = True
-        capsys.readouterr()
         factory = mock.Mock(return_value=ops)
-        with patch_module_args(args), mock.patch.object(faunadb_node_ops, "make_node_ops", factory):
-            with pytest.raises(SystemExit):
-                faunadb_node.main()
-        return json.loads(capsys.readouterr().out), factory
+        patch = mock.patch.object(faunadb_node_ops, "make_node_ops", factory)
+        run = run_module_main(faunadb_node, args, capsys, check_mode=check_mode, diff=diff,
+                              patches=[patch])
+        return run.result, factory
 
     return _run
 

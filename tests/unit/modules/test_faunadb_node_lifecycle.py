@@ -7,7 +7,6 @@ the driver does are both pinned.
 from __future__ import annotations
 
 import copy
-import json
 from unittest import mock
 
 import docker.errors
@@ -27,7 +26,7 @@ from ansible.module_utils.faunadb_node_docker import DockerNodeOps
 from ansible.module_utils.faunadb_node_lifecycle import plan_lifecycle
 from ansible.module_utils.faunadb_node_plan import Step, run_operation
 from ansible.module_utils.faunadb_node_systemd import SystemdNodeOps
-from faunadb_module_testkit import FakeExecutor, patch_module_args
+from faunadb_module_testkit import FakeExecutor, run_module_main
 
 # What the role's _faunadb_node_container gives, with its spec label.
 SPEC = dict(
@@ -182,6 +181,15 @@ def test_present_needs_container_mode_and_a_spec():
 # -- container mode on a fake engine -------------------------------------------------------
 
 
+def assert_again_changes_nothing(fake, ops, state):
+    """STATE run once more through OPS: no actions, no commands, and the fake engine or
+    systemctl sees no change."""
+    fake.calls.clear()
+    again = run_operation(ops, state)
+    assert (again["changed"], again["actions"], again["commands"]) == (False, [], [])
+    assert fake.changes() == []
+
+
 class FakeEngine:
     """The part of docker.APIClient the lifecycle uses, over containers and volumes that only
     these calls change; every call is recorded."""
@@ -282,10 +290,7 @@ def test_present_creates_a_missing_container_and_then_changes_nothing():
     assert result["diff"] == dict(before=dict(exists=False, running=False, spec=None),
                                   after=dict(exists=True, running=False, spec="spec-1"))
     assert engine.volumes == {"n1-data", "n1-log"}
-    engine.calls.clear()
-    again = run_operation(present(engine), "present")
-    assert (again["changed"], again["actions"], again["commands"]) == (False, [], [])
-    assert engine.changes() == []
+    assert_again_changes_nothing(engine, present(engine), "present")
 
 
 def test_present_leaves_a_running_container_with_the_same_spec_alone():
@@ -366,10 +371,7 @@ def test_absent_removes_the_container_and_its_volumes():
     assert (result["exists"], result["volumes"]) == (False, [])
     assert result["diff"]["before"] == dict(exists=True, running=True, spec=None,
                                             volumes=["n1-data", "n1-log"])
-    engine.calls.clear()
-    again = run_operation(absent(engine), "absent")
-    assert (again["changed"], again["actions"]) == (False, [])
-    assert engine.changes() == []
+    assert_again_changes_nothing(engine, absent(engine), "absent")
 
 
 def test_absent_with_keep_data_keeps_the_volumes():
@@ -475,10 +477,7 @@ def test_service_started_enables_and_starts_then_changes_nothing(unit):
     assert (result["running"], result["enabled"]) == (True, True)
     assert result["diff"]["before"]["enabled"] is False
     assert result["diff"]["after"]["enabled"] is True
-    systemctl.calls.clear()
-    again = run_operation(ops, "started")
-    assert (again["changed"], again["actions"]) == (False, [])
-    assert systemctl.changes() == []
+    assert_again_changes_nothing(systemctl, ops, "started")
 
 
 def test_service_started_only_enables_a_running_unit(unit):
@@ -524,10 +523,7 @@ def test_service_absent_stops_disables_and_removes_the_unit(unit):
     assert (result["exists"], result["enabled"], result["status"]) == (False, None, "absent")
     assert result["diff"] == dict(before=dict(exists=True, running=True, enabled=True),
                                   after=dict(exists=False, running=False, enabled=None))
-    systemctl.calls.clear()
-    again = run_operation(ops, "absent")
-    assert (again["changed"], again["actions"]) == (False, [])
-    assert systemctl.changes() == []
+    assert_again_changes_nothing(systemctl, ops, "absent")
 
 
 def test_service_absent_check_mode_predicts_and_touches_nothing(unit):
@@ -544,19 +540,13 @@ def test_service_absent_check_mode_predicts_and_touches_nothing(unit):
 @pytest.fixture
 def run_main(capsys):
     def _run(args, executor=None, ops=None, check_mode=False):
-        args = dict(args)
-        if check_mode:
-            args["_ansible_check_mode"] = True
-        capsys.readouterr()
-        patches = [patch_module_args(args)]
         if ops is not None:
-            patches.append(mock.patch.object(ops_mod, "make_node_ops", return_value=ops))
+            patch = mock.patch.object(ops_mod, "make_node_ops", return_value=ops)
         else:
-            patches.append(mock.patch.object(ops_mod.faunadb_executor, "make_executor",
-                                             return_value=executor))  # fmt: skip
-        with patches[0], patches[1], pytest.raises(SystemExit):
-            faunadb_node.main()
-        return json.loads(capsys.readouterr().out)
+            patch = mock.patch.object(ops_mod.faunadb_executor, "make_executor",
+                                      return_value=executor)  # fmt: skip
+        return run_module_main(faunadb_node, args, capsys, check_mode=check_mode,
+                               patches=[patch]).result
 
     return _run
 

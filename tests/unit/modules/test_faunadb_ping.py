@@ -6,7 +6,6 @@ import socket
 
 import pytest
 from ansible.module_utils import faunadb_ping
-from test_faunadb_workload_pings import ping_stub  # noqa: F401 - the fixture
 
 
 def test_ping_url():
@@ -17,11 +16,11 @@ def test_ping_url():
         faunadb_ping.ping_url("http://lb:8443", "everything")
 
 
-def test_an_answer_with_any_status_is_returned_with_its_body(ping_stub):  # noqa: F811
-    base, stub = ping_stub
-    stub.answers = {0: (200, '{"resource":"Scope write is OK"}'),
-                    1: (503, '{"errors":[{"code":"time out"}]}'),
-                    2: (302, "", {"Location": "/ok"})}
+def test_an_answer_with_any_status_is_returned_with_its_body(http_stub):
+    base = http_stub.url
+    http_stub.answers = {0: (200, '{"resource":"Scope write is OK"}'),
+                         1: (503, '{"errors":[{"code":"time out"}]}'),
+                         2: (302, "", {"Location": "/ok"})}
     status, headers, body, sent, received = faunadb_ping.get(f"{base}/ok", 5)
     assert (status, body) == (200, '{"resource":"Scope write is OK"}')
     assert headers["Content-Length"] == str(len(body)) and sent <= received
@@ -29,7 +28,7 @@ def test_an_answer_with_any_status_is_returned_with_its_body(ping_stub):  # noqa
     assert (status, body) == (503, '{"errors":[{"code":"time out"}]}')
     # A redirect is the answer itself, not followed.
     assert faunadb_ping.get(f"{base}/moved", 5)[0] == 302
-    assert len(stub.seen) == 3
+    assert len(http_stub.seen) == 3
 
 
 def test_no_answer_is_status_none_with_the_reason():

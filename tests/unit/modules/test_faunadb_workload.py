@@ -17,7 +17,6 @@ import time
 import warnings
 from collections import Counter
 from http.client import RemoteDisconnected
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from unittest import mock
 
 import faunadb_workload
@@ -30,7 +29,7 @@ from ansible.module_utils import faunadb_workload_schedule as wl_schedule
 from ansible.module_utils import faunadb_workload_stats as wl_stats
 from ansible.module_utils.faunadb_common import FaunaDBError
 from ansible.module_utils.faunadb_linearizability import check_history
-from faunadb_module_testkit import patch_module_args
+from faunadb_module_testkit import run_module_main
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
 with warnings.catch_warnings():
@@ -545,55 +544,18 @@ def test_verify_refuses_a_malformed_answer():
 # -- the real driver session: timeouts and no pypi lookup -------------------------------
 
 
-class _Stub(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    seen = []
-    delay = 0.0
-    drop = False
-
-    def log_message(self, *args):
-        pass
-
-    def do_POST(self):  # noqa: N802
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        type(self).seen.append((dict(self.headers), json.loads(body)))
-        if type(self).drop:  # a node killed while it held the request
-            self.close_connection = True
-            self.connection.shutdown(2)
-            return
-        time.sleep(type(self).delay)
-        payload = b'{"resource": [true, false]}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-
-@pytest.fixture
-def stub():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Stub)
-    server.daemon_threads = True
-    _Stub.seen, _Stub.delay, _Stub.drop = [], 0.0, False
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", _Stub
-    server.shutdown()
-    server.server_close()
-
-
-def test_session_sends_the_deadline_and_times_out_on_its_own(stub):
-    url, handler = stub
+def test_session_sends_the_deadline_and_times_out_on_its_own(http_stub):
+    http_stub.default = (200, '{"resource": [true, false]}')
     with mock.patch("faunadb.client.get", side_effect=AssertionError("pypi lookup")):
-        connect = wl_client.session_factory(url, SECRET, "workload", 0.3)
+        connect = wl_client.session_factory(http_stub.url, SECRET, "workload", 0.3)
         session = connect()
     assert session.exists_many(["1", "2"]) == [True, False]
-    headers, body = handler.seen[0]
+    _, _, headers, body = http_stub.seen[0]
     assert headers["X-Query-Timeout"] == "300"
     assert headers["Authorization"] == f"Bearer {SECRET}"
-    assert body == [{"exists": {"ref": {"collection": "workload"}, "id": "1"}},
-                    {"exists": {"ref": {"collection": "workload"}, "id": "2"}}]
-    handler.delay = 3.0  # never answers in time
+    assert json.loads(body) == [{"exists": {"ref": {"collection": "workload"}, "id": "1"}},
+                                {"exists": {"ref": {"collection": "workload"}, "id": "2"}}]
+    http_stub.delay = 3.0  # never answers in time
     started = time.monotonic()
     with pytest.raises(requests.exceptions.ReadTimeout) as err:
         session.create("1", {"run": "1", "slot": 0})
@@ -602,10 +564,9 @@ def test_session_sends_the_deadline_and_times_out_on_its_own(stub):
     assert wl_client.classify("write", err.value)[0] == "timeout"
 
 
-def test_real_connection_failures_are_told_apart(stub):
-    url, handler = stub
-    handler.drop = True
-    session = wl_client.session_factory(url, SECRET, "workload", 2.0)()
+def test_real_connection_failures_are_told_apart(http_stub):
+    http_stub.drop = True
+    session = wl_client.session_factory(http_stub.url, SECRET, "workload", 2.0)()
     with pytest.raises(requests.exceptions.ConnectionError) as err:
         session.create("1", {})
     assert wl_client.classify("write", err.value) == (
@@ -624,13 +585,7 @@ def test_real_connection_failures_are_told_apart(stub):
 
 
 def call_main(args, check_mode=False, capsys=None):
-    args = dict(args)
-    if check_mode:
-        args["_ansible_check_mode"] = True
-    capsys.readouterr()
-    with patch_module_args(args), pytest.raises(SystemExit):
-        faunadb_workload.main()
-    return json.loads(capsys.readouterr().out)
+    return run_module_main(faunadb_workload, args, capsys, check_mode=check_mode).result
 
 
 @pytest.fixture

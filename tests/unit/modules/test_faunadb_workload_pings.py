@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from unittest import mock
 
 import faunadb_workload
@@ -114,51 +113,19 @@ def test_a_long_error_is_cut_short():
     assert not ok and detail.startswith("503 x: yyy") and len(detail) == wl_client.DETAIL_CHARS
 
 
-class _PingStub(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    seen = []
-    answers = {}  # ping number -> (status, body[, headers]) instead of 200
-    delay = 0.0
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):  # noqa: N802
-        cls = type(self)
-        cls.seen.append((self.path, dict(self.headers)))
-        time.sleep(cls.delay)
-        status, body, *headers = cls.answers.get(len(cls.seen) - 1,
-                                                 (200, '{ "resource": "Scope write is OK" }'))
-        payload = body.encode()
-        self.send_response(status)
-        for name, value in (headers[0] if headers else {}).items():
-            self.send_header(name, value)
-        self.send_header("Content-Type", "application/json;charset=utf-8")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-
 @pytest.fixture
-def ping_stub():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _PingStub)
-    server.daemon_threads = True
-    _PingStub.seen, _PingStub.answers, _PingStub.delay = [], {}, 0.0
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", _PingStub
-    server.shutdown()
-    server.server_close()
+def ping_stub(http_stub):
+    http_stub.default = (200, '{ "resource": "Scope write is OK" }')
+    return http_stub
 
 
 def test_ping_factory_gets_the_write_scope_without_a_key_and_times_out(ping_stub):
-    url, handler = ping_stub
-    ping = wl_client.ping_factory(url + "/", 0.3)
+    ping = wl_client.ping_factory(ping_stub.url + "/", 0.3)
     assert ping() == (200, '{ "resource": "Scope write is OK" }')
-    path, headers = handler.seen[0]
-    assert path == "/ping?scope=write"
+    method, path, headers, _ = ping_stub.seen[0]
+    assert (method, path) == ("GET", "/ping?scope=write")
     assert "Authorization" not in headers
-    handler.delay = 2.0
+    ping_stub.delay = 2.0
     started = time.monotonic()
     with pytest.raises(requests.exceptions.ReadTimeout) as err:
         ping()
@@ -233,9 +200,9 @@ def test_a_ping_unanswered_at_the_end_is_a_failed_ping():
 
 
 def test_a_503_for_a_while_shows_as_failed_pings_in_its_second(ping_stub):
-    url, handler = ping_stub
-    handler.answers = {k: (503, TIME_OUT_BODY) for k in (5, 6, 7)}  # t = 1.25, 1.5, 1.75
-    run = workload(FakeDB(), duration=2.5, rate=20, ping=wl_client.ping_factory(url, 1.0))
+    ping_stub.answers = {k: (503, TIME_OUT_BODY) for k in (5, 6, 7)}  # t = 1.25, 1.5, 1.75
+    run = workload(FakeDB(), duration=2.5, rate=20,
+                   ping=wl_client.ping_factory(ping_stub.url, 1.0))
     summary, _ = run.run()
     timeline = summary["per_second"]
     assert [s["pings_failed"] for s in timeline] == [0, 3, 0]
