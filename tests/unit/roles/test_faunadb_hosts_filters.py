@@ -1,12 +1,12 @@
-"""plugins/filter/faunadb.py's faunadb_host_vars: another host's values as its roles see them."""
+"""plugins/filter/faunadb_hosts.py: faunadb_host_vars: another host's values as its roles see them."""
 
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
 
-_PATH = Path(__file__).resolve().parents[3] / "plugins" / "filter" / "faunadb.py"
-_spec = importlib.util.spec_from_file_location("faunadb_role_filters", _PATH)
+_PATH = Path(__file__).resolve().parents[3] / "plugins" / "filter" / "faunadb_hosts.py"
+_spec = importlib.util.spec_from_file_location("faunadb_hosts_filters", _PATH)
 ff = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(ff)
 
