@@ -1,4 +1,4 @@
-"""plugins/filter/faunadb_hosts.py: faunadb_host_vars: another host's values as its roles see them."""
+"""plugins/filter/faunadb_hosts.py: another host's values as its roles see them."""
 
 from __future__ import annotations
 
