@@ -246,10 +246,24 @@ def draw_panel(ax, path, journal, problem):
     ax.set_ylabel("requests per second")
     colour = {"PASS": "#1b7a2e", "FAIL": "#b00020"}.get(verdict, "black")
     ax.set_title(f"{scenario} — {verdict}", loc="left", fontweight="bold", color=colour)
+    # A figure travels without its report: it says itself what it measured.
+    ax.set_title(system_under_test(journal), loc="right", fontsize=9, color="0.3")
     if handles:
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.06, 1.0), fontsize=8,
                   frameon=False)
     return summary(path, journal, problem)
+
+
+def system_under_test(journal):
+    """One line naming what was measured, from the journal's system_under_test."""
+    sut = _dict(_dict(journal).get("system_under_test"))
+    topology = f", {sut['topology']}" if sut.get("topology") else ""
+    if sut.get("test_double"):
+        return (f"system under test: the FaunaDB test double {sut.get('version') or ''}"
+                f"{topology} (a rehearsal of the automation)")
+    if sut.get("version"):
+        return f"system under test: FaunaDB {sut['version']}{topology}"
+    return "system under test: not recorded"
 
 
 def summary(path, journal, problem):

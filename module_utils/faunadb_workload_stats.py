@@ -126,7 +126,11 @@ def summarize(records, *, duration, planned, skipped, elapsed, pings=(), pings_s
 
 
 def window_stats(journal, windows, lost_ids):
-    """Each window's requests and pings, by send time (started_epoch + t) in [start, end)."""
+    """Each window's requests and pings, by send time (started_epoch + t) in [start, end).
+
+    due counts the window's request slots, sent or kept back by the in-flight
+    bound; register operations take slots of the same schedule but are not
+    requests, so rate x seconds would overstate what was due."""
     epoch = journal_started_epoch(journal)
     requests_ = journal.get("requests") or []
     pings = journal.get("pings") or []
@@ -152,7 +156,7 @@ def window_stats(journal, windows, lost_ids):
             "write_success_pct": round(100 * len(acked) / len(writes), 2) if writes else None,
             "reads": len(reads), "reads_ok": sum(1 for r in reads if r["outcome"] == "ok"),
             "latency_ms": latency_brief([r["latency_ms"] for r in sent if r["outcome"] == "ok"]),
-            "not_sent": len(kept_back),
+            "not_sent": len(kept_back), "due": len(sent) + len(kept_back),
             "pings": len(in_pings), "pings_failed": sum(1 for p in in_pings if not p["ok"]),
             "lost_writes": sum(1 for r in acked if r["id"] in lost_ids),
         })

@@ -258,6 +258,12 @@ def test_kill_node_reports_what_happened(tmp_path):
     assert lin["ok"] is True and len(lin["keys"]) == 3, lin
     assert "Compare-and-set was left out: the test double" in report
     assert f"| {w['requests']} | {w['ok']} | {w['failed']} | {w['indeterminate']} |" in report
+    # Each stretch's "sent / due" counts request slots only (registers take the
+    # rest of the schedule): no slot is due in two stretches.
+    for x in w["windows"]:
+        assert x["due"] == x["requests"] + x["not_sent"]
+        assert f"| {x['name']} | {x['requests']} / {x['due']} |" in report
+    assert 0 < sum(x["due"] for x in w["windows"]) <= w["requests"] + w["skipped"]
 
 
 def inspect(name: str) -> dict:

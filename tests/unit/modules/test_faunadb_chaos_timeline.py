@@ -153,6 +153,19 @@ def test_latency_goes_to_a_log_scale_only_past_a_ratio_of_50():
     _, axes = _panel_axes(full_journal(p99=lambda t: 5000.0 if 10 <= t < 20 else 10.0))
     assert axes[1].get_yscale() == "log"
     assert ax.get_title(loc="left") == "kill_node — PASS"
+    assert ax.get_title(loc="right") == "system under test: not recorded"
+
+
+@pytest.mark.parametrize(("sut", "line"), [
+    ({"test_double": True, "version": "1.0.0-double", "topology": "3 replicas x 3 nodes"},
+     "system under test: the FaunaDB test double 1.0.0-double, 3 replicas x 3 nodes"
+     " (a rehearsal of the automation)"),
+    ({"test_double": False, "version": "25.02.07", "topology": "3 replicas x 1 node"},
+     "system under test: FaunaDB 25.02.07, 3 replicas x 1 node"),
+])
+def test_each_panel_names_the_system_under_test(sut, line):
+    ax, _ = _panel_axes(dict(full_journal(), system_under_test=sut))
+    assert ax.get_title(loc="right") == line
     assert ax.get_xlabel() == "seconds since the workload started"
     texts = [t.get_text() for t in ax.texts]
     assert "kill · killed\nreplica2_node1" in texts and "heal" in texts

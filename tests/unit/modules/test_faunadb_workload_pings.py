@@ -242,11 +242,12 @@ def test_window_counts_what_was_sent_in_it():
              {"t": 4.0, "ok": False}]
     # Lost: slot 2 (acked, in), slot 3 (never acked: not lost), slots 0 and 7 (outside).
     lost = {wl_schedule.doc_id(RUN, i) for i in (0, 2, 3, 7)}
-    [stats] = wl_stats.window_stats(journal(records, pings), [window("during", 1002.0, 1004.0)],
-                                    lost)
+    # Kept back by the in-flight bound: one slot inside the window, one after it.
+    held = dict(journal(records, pings), not_sent=[{"i": 8, "t": 3.5}, {"i": 9, "t": 4.5}])
+    [stats] = wl_stats.window_stats(held, [window("during", 1002.0, 1004.0)], lost)
     assert stats == {
         "name": "during", "start_epoch": 1002.0, "end_epoch": 1004.0,
-        "requests": 6, "ok": 3, "failed": 2, "indeterminate": 1, "not_sent": 0,
+        "requests": 6, "ok": 3, "failed": 2, "indeterminate": 1, "not_sent": 1, "due": 7,
         "writes": 4, "acked_writes": 2, "write_success_pct": 50.0,
         "reads": 2, "reads_ok": 1, "latency_ms": {"p50": 4.0, "p99": 8.0, "max": 8.0},
         "pings": 2, "pings_failed": 1, "lost_writes": 1,
@@ -264,7 +265,7 @@ def test_empty_window_and_rounding():
     assert stats[0]["requests"] == 3 and stats[0]["write_success_pct"] == 66.67
     assert stats[1] == {
         "name": "none", "start_epoch": 0, "end_epoch": 1, "requests": 0, "ok": 0, "failed": 0,
-        "indeterminate": 0, "not_sent": 0, "writes": 0, "acked_writes": 0,
+        "indeterminate": 0, "not_sent": 0, "due": 0, "writes": 0, "acked_writes": 0,
         "write_success_pct": None,
         "reads": 0, "reads_ok": 0, "latency_ms": {"p50": None, "p99": None, "max": None},
         "pings": 0, "pings_failed": 0, "lost_writes": 0,
