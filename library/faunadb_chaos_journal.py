@@ -78,7 +78,6 @@ extends_documentation_fragment:
   - faunadb.attributes
 attributes:
   check_mode:
-    support: full
     details:
       - V(start) and V(update) report the change and write nothing. V(recover) lists the runs it
         would close (RV(recovered)) without reading anything back or writing.

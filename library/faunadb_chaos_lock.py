@@ -57,7 +57,6 @@ extends_documentation_fragment:
   - faunadb.attributes
 attributes:
   check_mode:
-    support: full
     details:
       - Reads the lock and predicts RV(changed), the result and the diff; writes nothing,
         creates no directory. A lock held by another owner fails in check mode too.

@@ -54,7 +54,6 @@ extends_documentation_fragment:
   - faunadb.attributes
 attributes:
   check_mode:
-    support: full
     details:
       - Reads the journals, writes nothing, and predicts RV(changed=true) when O(dest) is missing
         or any journal was modified after it (file times only - a new O(title) alone is not

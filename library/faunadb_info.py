@@ -55,15 +55,10 @@ options:
 extends_documentation_fragment:
   - faunadb
   - faunadb.attributes
+  - faunadb.attributes_info
 attributes:
   check_mode:
-    support: full
     details: The module only reads; it runs the same commands in check mode.
-  diff_mode:
-    support: N/A
-    details: The module never changes anything.
-  idempotent:
-    support: full
 seealso:
   - module: faunadb_status
 """

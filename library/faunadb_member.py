@@ -90,7 +90,9 @@ extends_documentation_fragment:
   - faunadb.attributes
 attributes:
   check_mode:
-    support: full
+    details:
+      - Reads C(status) and C(show-identity) (as with O(read_first=true)) and predicts
+        RV(changed), RV(action) and the diff; runs no C(init), C(join) or C(remove).
   diff_mode:
     support: full
   idempotent:

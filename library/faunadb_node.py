@@ -219,7 +219,6 @@ extends_documentation_fragment:
   - faunadb.attributes
 attributes:
   check_mode:
-    support: full
     details:
       - Reads the node and predicts RV(changed), RV(actions) and the diff without acting.
         Refusals (an offset that is not a duration, pausing a stopped node, skewing a node without

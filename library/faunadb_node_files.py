@@ -50,7 +50,6 @@ extends_documentation_fragment:
   - faunadb.attributes
 attributes:
   check_mode:
-    support: full
     details: Reads, and reports what it would write and whether it would start the container.
   diff_mode:
     support: full

@@ -38,7 +38,6 @@ extends_documentation_fragment:
   - faunadb.attributes
 attributes:
   check_mode:
-    support: full
     details:
       - On a node that is not part of a cluster yet (a first C(--check) run), every listed replica
         is predicted to change, with a warning. Outside check mode that situation fails.

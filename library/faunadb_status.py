@@ -118,18 +118,12 @@ options:
 extends_documentation_fragment:
   - faunadb
   - faunadb.attributes
+  - faunadb.attributes_info
 attributes:
   check_mode:
-    support: full
     details:
       - The module only reads, so it waits in check mode too. On a cluster that check mode did not
-        create,
-        skip the task with C(when=not ansible_check_mode).
-  diff_mode:
-    support: N/A
-    details: The module never changes anything.
-  idempotent:
-    support: full
+        create, skip the task with C(when=not ansible_check_mode).
 seealso:
   - module: faunadb_info
 """

@@ -215,7 +215,6 @@ extends_documentation_fragment:
   - faunadb.attributes
 attributes:
   check_mode:
-    support: full
     details:
       - O(action=run) sends nothing and writes no file; it returns the plan (requests due, ids,
         longest possible run) and predicts C(changed=true). O(action=verify) reads as usual and

@@ -298,17 +298,8 @@ def parse_status_json(text):
         if replica not in types:
             types[replica] = "unknown type"
             replicas.append(dict(name=replica, type="unknown type"))
-        cells = dict(
-            status=item.get("status"),
-            state=item.get("state"),
-            worker_id=item.get("worker_id"),
-            log_segment=item.get("log_segment"),
-            address=item.get("address"),
-            owns=item.get("ownership"),
-            goal=item.get("ownership_goal"),
-            host_id=item.get("host_id"),
-            persisted_timestamp=item.get("persisted_timestamp"),
-        )
+        # The JSON names two of the text table's columns otherwise; _node reads only its cells.
+        cells = dict(item, owns=item.get("ownership"), goal=item.get("ownership_goal"))
         nodes.append(_node(replica, types[replica], cells, item.get("log_segment_leader")))
     replicas.sort(key=lambda r: r["name"] or "")
     return dict(replicas=replicas, nodes=nodes, source="json")

@@ -154,10 +154,13 @@ options:
         default: true
 """
 
-    # Wording of the attributes, once; each module states only its support level.
+    # Wording of the attributes, once; each module states its own support (module keys win
+    # over a fragment's). Every faunadb_* module supports check mode in full; a module only
+    # says how, in check_mode.details.
     ATTRIBUTES = r"""
 attributes:
   check_mode:
+    support: full
     description: >-
       Can run in check_mode and return changed status prediction without modifying target.
   diff_mode:
@@ -168,4 +171,14 @@ attributes:
     description: >-
       When run twice in a row outside check mode, with the same arguments, the second
       invocation indicates no change.
+"""
+
+    # Modules that only read (with ATTRIBUTES, which has the wording).
+    ATTRIBUTES_INFO = r"""
+attributes:
+  diff_mode:
+    support: N/A
+    details: The module never changes anything.
+  idempotent:
+    support: full
 """

@@ -292,22 +292,20 @@ def test_not_a_tarball_is_refused(tmp_path):
     _refused(_make_image(f"FAUNADB_RELEASE={bogus}", timeout=60), "is not a tar archive")
 
 
-def test_tarball_without_the_jar_is_refused(tmp_path):
-    bad = _tarball(tmp_path / "faunadb-1.0.tar.gz", {
-        "faunadb-1.0/bin/faunadb": b"#!/bin/sh\n", "faunadb-1.0/bin/faunadb-admin": b"#!/bin/sh\n"})
-    _refused(_make_image(f"FAUNADB_RELEASE={bad}", timeout=60),
-             "is not a FaunaDB release: no faunadb-1.0/lib/faunadb.jar")
-
-
-def test_tarball_with_two_top_folders_is_refused(tmp_path):
-    bad = _tarball(tmp_path / "two.tar.gz", {
-        "a/bin/faunadb": b"#!/bin/sh\n", "b/lib/faunadb.jar": b"PK"})
-    _refused(_make_image(f"FAUNADB_RELEASE={bad}", timeout=60), "must hold one top folder")
-
-
-def test_tarball_without_a_top_folder_needs_a_version(tmp_path):
-    # Upstream's mktarball.sh packs ./bin and ./lib with no top folder.
-    flat = _tarball(tmp_path / "fauna.tar.gz", {
-        "./bin/faunadb": b"#!/bin/sh\n", "./lib/faunadb.jar": b"PK"})
-    _refused(_make_image(f"FAUNADB_RELEASE={flat}", timeout=60),
-             "has no top folder (bin/ and lib/ at its root): set FAUNADB_VERSION")
+@pytest.mark.parametrize(
+    ("name", "members", "message"),
+    [
+        ("faunadb-1.0.tar.gz", {"faunadb-1.0/bin/faunadb": b"#!/bin/sh\n",
+                                "faunadb-1.0/bin/faunadb-admin": b"#!/bin/sh\n"},
+         "is not a FaunaDB release: no faunadb-1.0/lib/faunadb.jar"),
+        ("two.tar.gz", {"a/bin/faunadb": b"#!/bin/sh\n", "b/lib/faunadb.jar": b"PK"},
+         "must hold one top folder"),
+        # Upstream's mktarball.sh packs ./bin and ./lib with no top folder: it needs a version.
+        ("fauna.tar.gz", {"./bin/faunadb": b"#!/bin/sh\n", "./lib/faunadb.jar": b"PK"},
+         "has no top folder (bin/ and lib/ at its root): set FAUNADB_VERSION"),
+    ],
+    ids=["without_the_jar", "with_two_top_folders", "without_a_top_folder"],
+)  # fmt: skip
+def test_bad_tarball_is_refused(tmp_path, name, members, message):
+    bad = _tarball(tmp_path / name, members)
+    _refused(_make_image(f"FAUNADB_RELEASE={bad}", timeout=60), message)

@@ -27,15 +27,21 @@ SPEC_KEYS = ("type", "default", "choices", "required", "elements")
 FRAGMENT = REPO / "plugins" / "doc_fragments" / "faunadb.py"
 
 
-def fragment_options(part="DOCUMENTATION"):
+def fragment(part="DOCUMENTATION"):
     namespace = {}
     exec(compile(FRAGMENT.read_text(), str(FRAGMENT), "exec"), namespace)  # noqa: S102
-    return yaml.safe_load(getattr(namespace["ModuleDocFragment"], part))["options"]
+    return yaml.safe_load(getattr(namespace["ModuleDocFragment"], part))
+
+
+def fragment_options(part="DOCUMENTATION"):
+    return fragment(part)["options"]
 
 
 # The modules that take a node's files (module_utils/faunadb_files.py files_option()),
 # documented once in the fragment's FILES part.
 FILES_MODULES = ["faunadb_node", "faunadb_node_files"]
+# The modules that only read: their diff_mode and idempotent come from ATTRIBUTES_INFO.
+INFO_MODULES = ["faunadb_info", "faunadb_status"]
 
 
 def docs(name):
@@ -47,6 +53,13 @@ def docs(name):
         documentation["options"] = {**fragment_options(), **documentation["options"]}
     if "faunadb.files" in fragments:
         documentation["options"] = {**fragment_options("FILES"), **documentation["options"]}
+    # Each attribute's keys merged, the module's winning, as ansible-doc merges them.
+    attributes = documentation.get("attributes", {})
+    for part in ("ATTRIBUTES", "ATTRIBUTES_INFO"):
+        if f"faunadb.{part.lower()}" in fragments:
+            for attribute, entry in fragment(part)["attributes"].items():
+                attributes[attribute] = {**entry, **attributes.get(attribute, {})}
+    documentation["attributes"] = attributes
     return (
         module,
         documentation,
@@ -94,9 +107,11 @@ def test_ansible_doc_renders(name):
 
 @pytest.mark.parametrize("name", MODULES)
 def test_ansible_doc_json_options_match_argument_spec(name):
-    documented = json.loads(ansible_doc("--json", name).stdout)[name]["doc"]["options"]
+    documented = json.loads(ansible_doc("--json", name).stdout)[name]["doc"]
     module = importlib.import_module(name)
-    assert set(documented) == set(module.ARGUMENT_SPEC)
+    assert set(documented["options"]) == set(module.ARGUMENT_SPEC)
+    # The attributes merged from the fragments as docs() merges them, which the other tests read.
+    assert documented["attributes"] == docs(name)[1]["attributes"]
 
 
 @pytest.mark.parametrize("name", MODULES)
@@ -129,10 +144,12 @@ def test_common_options_come_from_the_fragment_only(name):
     assert set(fragment_options()) == set(faunadb_argument_spec())
     module = importlib.import_module(name)
     files = ["faunadb.files"] if name in FILES_MODULES else []
+    info = ["faunadb.attributes_info"] if name in INFO_MODULES else []
     assert yaml.safe_load(module.DOCUMENTATION)["extends_documentation_fragment"] == [
         "faunadb",
         *files,
         "faunadb.attributes",
+        *info,
     ]
     own = set(yaml.safe_load(module.DOCUMENTATION)["options"])
     assert not own & set(faunadb_argument_spec()), "a common option is documented again"
