@@ -65,8 +65,9 @@ if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.requirements.sha256" 2>/dev/nul
   echo "up to date"
 else
   [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
-  # uv (from PyPI, into the venv) installs the same list in well under half
-  # of pip's time (2026-12-08: 14.5 s against 49 s, both compiling bytecode);
+  # uv (from PyPI, into the venv) installs the same list in under half of
+  # pip's time (2026-12-08: 21 s from empty caches against 49 s, both
+  # compiling bytecode);
   # pip stays the fallback, and the one that reads pip.conf (a mirror,
   # find-links). Bytecode is compiled at install: with PYTHONDONTWRITEBYTECODE
   # set (as on these machines) nothing else writes it, and every Ansible
