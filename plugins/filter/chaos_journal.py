@@ -36,7 +36,7 @@ def _since(epoch, origin):
     return None if epoch is None or origin is None else round(epoch - origin, 2)
 
 
-def _windows(verify):
+def chaos_workload_windows(verify):
     """The workload's stretches as faunadb_workload's verify gave them."""
     verify = verify or {}
     if "windows" in verify:
@@ -135,7 +135,7 @@ def chaos_journal(run):
             "pings": w.get("pings", {}),
             "registers": w.get("registers"),
             "linearizability": w.get("linearizability"),
-            "windows": _windows(verify),
+            "windows": chaos_workload_windows(verify),
             "seconds_planned": float(run["workload_seconds"]),
             "rate": float(run["rate"]),
             "journal": "workload.json",
@@ -204,4 +204,5 @@ class FilterModule:
             "chaos_phase_records": chaos_phase_records,
             "chaos_journal": chaos_journal,
             "chaos_heal_record": chaos_heal_record,
+            "chaos_workload_windows": chaos_workload_windows,
         }
