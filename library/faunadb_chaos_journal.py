@@ -56,25 +56,15 @@ options:
     type: str
   url:
     description: With O(action=recover), the API endpoint (the load balancer) the writes are read
-      back through; needed only when an interrupted run has writes to read back.
+      back through, with O(secret_file) (or O(secret)); the two are needed only when an
+      interrupted run has writes to read back.
     type: str
-  secret_file:
-    description: With O(action=recover), the file holding the root key (as for M(faunadb_workload));
-      needed only when an interrupted run has writes to read back.
-    type: path
-  validate_certs:
-    description: Verify the TLS certificate of an V(https) O(url).
-    type: bool
-    default: true
-  verify_timeout:
-    description: Seconds the read-back of one run may take.
-    type: float
-    default: 60
   healed_by:
     description: Who closes the interrupted runs, for the record.
     type: str
     default: playbooks/heal.yml
 extends_documentation_fragment:
+  - faunadb.client
   - faunadb.attributes
 attributes:
   check_mode:
@@ -148,7 +138,11 @@ from ansible.module_utils.faunadb_chaos_journal import (
 )
 from ansible.module_utils.faunadb_common import FaunaDBError
 from ansible.module_utils.faunadb_module import run_module
-from ansible.module_utils.faunadb_workload_client import HAS_FAUNADB, FaunaSession
+from ansible.module_utils.faunadb_workload_client import (
+    HAS_FAUNADB,
+    FaunaSession,
+    client_argument_spec,
+)
 from ansible.module_utils.faunadb_workload_journal import (
     journal_from_ledger,
     load_journal,
@@ -187,9 +181,10 @@ def recover(module, params):
                             "lost_write_ids": []}
         else:
             if secret is None:
-                if not params["url"] or not params["secret_file"]:
+                if not params["url"] or not (params["secret"] or params["secret_file"]):
                     raise FaunaDBError(f"{run_dir} was interrupted with a workload running: "
-                                       "url and secret_file are needed to read its writes back")
+                                       "url and secret_file (or secret) are needed to read its"
+                                       " writes back")
                 if not HAS_FAUNADB:
                     raise FaunaDBError(missing_required_lib("faunadb"))
                 secret = read_secret(module, params)
@@ -218,10 +213,8 @@ ARGUMENT_SPEC = dict(
     reports_dir=dict(type="path"),
     cluster=dict(type="str"),
     url=dict(type="str"),
-    secret_file=dict(type="path", no_log=False),
-    validate_certs=dict(type="bool", default=True),
-    verify_timeout=dict(type="float", default=60),
     healed_by=dict(type="str", default="playbooks/heal.yml"),
+    **client_argument_spec(),
 )
 
 
@@ -250,6 +243,7 @@ def main():
             ("action", "update", ["path"]),
             ("action", "recover", ["reports_dir", "cluster"]),
         ],
+        mutually_exclusive=[("secret", "secret_file")],
     )
 
 

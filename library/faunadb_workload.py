@@ -61,7 +61,7 @@ options:
   action:
     description:
       - V(run) sends the workload and writes O(journal). V(verify) reads back every write of the
-        run in O(journal).
+        run in O(journal), and fails when not all of them were checked within O(verify_timeout).
     type: str
     required: true
     choices: [run, verify]
@@ -69,22 +69,9 @@ options:
     description:
       - API endpoint the requests go to, V(http://HOST:PORT) or V(https://HOST:PORT), no path. The
         load balancer (V(http://127.0.0.1:8443) for the local cluster) or one node's port 8443.
+      - Exactly one of O(secret) and O(secret_file) is required with it.
     type: str
     required: true
-  secret:
-    description:
-      - FaunaDB secret (the root key). Prefer O(secret_file), which keeps the key out of
-        variables altogether. Exactly one of the two is required.
-    type: str
-  secret_file:
-    description:
-      - File holding the secret, on the host the module runs on (the controller), e.g.
-        C(inventory/.secrets/fauna.root_key). It should be mode 0600; the module warns otherwise.
-    type: path
-  validate_certs:
-    description: Verify the server's TLS certificate when O(url) is V(https).
-    type: bool
-    default: true
   collection:
     description:
       - Collection the documents go to; created by O(action=run) when missing. O(action=verify)
@@ -186,13 +173,6 @@ options:
         so far and a ready-made C(line); it says C(done=true) at the end. For a playbook that
         polls the module started with C(async) and C(poll=0).
     type: path
-  verify_timeout:
-    description:
-      - Seconds O(action=verify) may spend; failed queries are retried until then (the cluster
-        may still be recovering). Ids not checked by then leave the verification incomplete,
-        and the module fails.
-    type: float
-    default: 60
   ping_interval:
     description:
       - Seconds between two write pings during O(action=run); V(0) sends none. Each ping waits
@@ -212,6 +192,7 @@ options:
     type: list
     elements: dict
 extends_documentation_fragment:
+  - faunadb.client
   - faunadb.attributes
 attributes:
   check_mode:
@@ -479,6 +460,7 @@ from ansible.module_utils.faunadb_workload_client import (
     FAUNADB_IMPORT_ERROR,
     HAS_FAUNADB,
     FaunaSession,
+    client_argument_spec,
     ping_factory,
     session_factory,
 )
@@ -506,9 +488,6 @@ from ansible.module_utils.faunadb_workload_stats import journal_started_epoch
 ARGUMENT_SPEC = dict(
     action=dict(type="str", required=True, choices=["run", "verify"]),
     url=dict(type="str", required=True),
-    secret=dict(type="str", no_log=True),
-    secret_file=dict(type="path", no_log=False),
-    validate_certs=dict(type="bool", default=True),
     collection=dict(type="str", default="workload"),
     rate=dict(type="float", default=20),
     duration=dict(type="float", default=30),
@@ -520,7 +499,6 @@ ARGUMENT_SPEC = dict(
     run_id=dict(type="str"),
     journal=dict(type="path", required=True),
     progress_file=dict(type="path"),
-    verify_timeout=dict(type="float", default=60),
     ping_interval=dict(type="float", default=1.0),
     registers=dict(type="int", default=0),
     register_ratio=dict(type="float", default=0.3),
@@ -529,6 +507,7 @@ ARGUMENT_SPEC = dict(
     linearizability_timeout=dict(type="float", default=60),
     # No suboptions: check_windows names the faulty windows[i].field, Ansible could not.
     windows=dict(type="list", elements="dict"),
+    **client_argument_spec(),
 )
 
 # Run parameters kept in the journal: everything but the secret.

@@ -42,6 +42,21 @@ DETAIL_CHARS = 200  # a failed ping's detail; the whole body is no evidence wort
 # -- classification ------------------------------------------------------------------
 
 
+def client_argument_spec():
+    """The options a module reaches the cluster's API with, beside its own url.
+
+    Documented once, in the doc fragment's CLIENT part (plugins/doc_fragments/faunadb.py);
+    faunadb_workload sends its load with them, faunadb_chaos_journal reads an interrupted
+    run's writes back.
+    """
+    return dict(
+        secret=dict(type="str", no_log=True),
+        secret_file=dict(type="path", no_log=False),
+        validate_certs=dict(type="bool", default=True),
+        verify_timeout=dict(type="float", default=60),
+    )
+
+
 def _never_sent(exc):
     """Whether a requests ConnectionError happened before the request left (refused, no route)."""
     if isinstance(exc, requests.exceptions.ConnectTimeout):

@@ -154,6 +154,34 @@ options:
         default: true
 """
 
+    # How a module reaches the client API besides its url: faunadb_workload sends its load,
+    # faunadb_chaos_journal reads an interrupted run's writes back
+    # (module_utils/faunadb_workload_client.py client_argument_spec()).
+    CLIENT = r"""
+options:
+  secret:
+    description:
+      - FaunaDB secret (the root key). Prefer O(secret_file), which keeps the key out of
+        variables altogether. At most one of the two.
+    type: str
+  secret_file:
+    description:
+      - File holding the secret, on the host the module runs on (the controller), e.g.
+        C(inventory/.secrets/fauna.root_key). It should be mode 0600; the module warns otherwise.
+    type: path
+  validate_certs:
+    description: Verify the server's TLS certificate when O(url) is V(https).
+    type: bool
+    default: true
+  verify_timeout:
+    description:
+      - Seconds the read-back of the acknowledged writes may take; failed reads are retried
+        until then (the cluster may still be recovering). Writes not checked by then leave the
+        verification incomplete.
+    type: float
+    default: 60
+"""
+
     # Wording of the attributes, once; each module states its own support (module keys win
     # over a fragment's). Every faunadb_* module supports check mode in full; a module only
     # says how, in check_mode.details.

@@ -95,6 +95,25 @@ def test_a_run_killed_mid_fault_is_closed_as_interrupted_with_its_writes_read_ba
                                                         "invocation": mock.ANY}
 
 
+def test_recover_names_what_it_lacks_to_read_back_and_takes_the_secret_itself(reports, capsys):
+    run_dir, _ = started_run(reports, capsys)
+    on_ack, close = wl_journal.open_ledger(str(run_dir / "workload.ledger.jsonl"),
+                                   {"run_id": RUN, "collection": "chaos", "started_epoch": 1.0})
+    on_ack({"id": wl_schedule.doc_id(RUN, 0), "t": 0.1})
+    close()
+    args = recover_args(reports)
+    del args["secret_file"]
+    out = call(args, capsys)
+    assert out["failed"] and out["msg"] == (
+        f"{run_dir} was interrupted with a workload running: url and secret_file (or secret)"
+        " are needed to read its writes back")
+    cluster = Exists()
+    with mock.patch.object(faunadb_chaos_journal, "FaunaSession", cluster.session):
+        out = call(dict(args, secret="s3cr3t"), capsys)  # noqa: S106 - the test's key
+    assert [r["acked_writes"] for r in out["recovered"]] == [1]
+    assert "s3cr3t" not in json.dumps(out)
+
+
 def test_recover_prefers_the_workload_journal_and_leaves_other_clusters_alone(reports, capsys):
     run_dir, _ = started_run(reports, capsys)
     other, _ = started_run(reports, capsys, "20261207T030000Z-pause_node", cluster="other")

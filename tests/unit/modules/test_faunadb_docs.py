@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 from ansible.module_utils.faunadb_common import faunadb_argument_spec
+from ansible.module_utils.faunadb_workload_client import client_argument_spec
 from faunadb_module_testkit import REPO
 
 MODULES = sorted(p.stem for p in (REPO / "library").glob("faunadb_*.py"))
@@ -53,6 +54,8 @@ def docs(name):
         documentation["options"] = {**fragment_options(), **documentation["options"]}
     if "faunadb.files" in fragments:
         documentation["options"] = {**fragment_options("FILES"), **documentation["options"]}
+    if "faunadb.client" in fragments:
+        documentation["options"] = {**fragment_options("CLIENT"), **documentation["options"]}
     # Each attribute's keys merged, the module's winning, as ansible-doc merges them.
     attributes = documentation.get("attributes", {})
     for part in ("ATTRIBUTES", "ATTRIBUTES_INFO"):
@@ -132,10 +135,22 @@ def test_documented_options_equal_argument_spec(name):
 @pytest.mark.parametrize("name", API_MODULES + FILE_MODULES)
 def test_api_modules_take_no_admin_options(name):
     module = importlib.import_module(name)
+    client = ["faunadb.client"] if name in API_MODULES else []
     assert yaml.safe_load(module.DOCUMENTATION)["extends_documentation_fragment"] == [
+        *client,
         "faunadb.attributes",
     ]
     assert not set(module.ARGUMENT_SPEC) & set(faunadb_argument_spec())
+
+
+@pytest.mark.parametrize("name", API_MODULES)
+def test_client_options_come_from_the_fragment_only(name):
+    # Documented once (the fragment's CLIENT part), defined once (client_argument_spec).
+    assert set(fragment_options("CLIENT")) == set(client_argument_spec())
+    module = importlib.import_module(name)
+    assert set(client_argument_spec()) <= set(module.ARGUMENT_SPEC)
+    own = set(yaml.safe_load(module.DOCUMENTATION)["options"])
+    assert not own & set(client_argument_spec()), "a client option is documented again"
 
 
 @pytest.mark.parametrize("name", ADMIN_MODULES)

@@ -209,39 +209,23 @@ def _first_row_with(fixture, old, new):
     return "\n".join(lines)
 
 
+# The release's table, and the 2.x one; each row: fixture, cell text, what it becomes, message.
+NOW, OLD = "current_3x1", "2x_after"
+
+
 @pytest.mark.parametrize(
     "fixture, old, new, expected",
     [
-        ("current_3x1", "up      ", "upp     ", "Status cell 'upp' is not up or down"),
-        ("current_3x1", "live   ", "alive  ", "State cell 'alive' is not live or removed"),
-        ("current_3x1", "512 ", "51x ", "WorkerID cell '51x' is not a number, n/a or error"),
-        ("current_3x1", "0 (leader)", "0 (leadr) ", "Log Segment cell '0 (leadr)' is not a number"),
-        (
-            "current_3x1",
-            "10.0.0.1",
-            "10.0    ",
-            "Address cell '10.0' is not an IP address, hostname or n/a",
-        ),
-        (
-            "current_3x1",
-            "100.0%  100.0%",
-            "100.0   100.0%",
-            "Owns cell '100.0' is not a percentage",
-        ),
-        (
-            "current_3x1",
-            "0c1e2f3a4b14",
-            "0c1e        ",
-            "HostID cell '9b2f3a24-1c1e-4a57-9d7e-0c1e'",
-        ),
+        (NOW, "up      ", "upp     ", "Status cell 'upp' is not up or down"),
+        (NOW, "live   ", "alive  ", "State cell 'alive' is not live or removed"),
+        (NOW, "512 ", "51x ", "WorkerID cell '51x' is not a number, n/a or error"),
+        (NOW, "0 (leader)", "0 (leadr) ", "Log Segment cell '0 (leadr)' is not a number"),
+        (NOW, "10.0.0.1", "10.0    ", "Address cell '10.0' is not an IP address, hostname or n/a"),
+        (NOW, "100.0%  100.0%", "100.0   100.0%", "Owns cell '100.0' is not a percentage"),
+        (NOW, "0c1e2f3a4b14", "0c1e        ", "HostID cell '9b2f3a24-1c1e-4a57-9d7e-0c1e'"),
         # Cut inside the last cell: the cell count alone cannot tell.
-        (
-            "current_3x1",
-            "12:00:00.000Z",
-            "12:0",
-            "Persisted Timestamp cell '2026-01-01T12:0' is not an",
-        ),
-        ("2x_after", "8745-4b56c0939f6c", "8745", "HostID cell 'c1ec8f33-cfad-4dab-8745'"),
+        (NOW, "12:00:00.000Z", "12:0", "Persisted Timestamp cell '2026-01-01T12:0' is not an"),
+        (OLD, "8745-4b56c0939f6c", "8745", "HostID cell 'c1ec8f33-cfad-4dab-8745'"),
     ],
 )
 def test_cell_that_does_not_fit_its_column_is_refused(fixture, old, new, expected):

@@ -124,24 +124,34 @@ def test_network_subnet_fails_and_service_nodes_are_left_alone(subnet):
     assert msg.endswith("in CIDR form with no host bits set, e.g. 172.28.0.0/24.")
 
 
-def test_address_in_subnet():
-    nodes = [
-        node(),
-        node("n2", faunadb_address="10.0.0.5"),
-        node("n3", faunadb_address="172.28.0.1"),
-        node("n4", faunadb_address="172.28.0.255"),
-        node("n5", faunadb_address="10.0.0.5", faunadb_deploy_mode="service"),
-    ]
-    failures = pf.faunadb_check_address_in_subnet(nodes)
-    assert failures[0] == (
-        'n2: faunadb_address is "10.0.0.5"; in container mode it must be an address inside'
-        f" faunadb_network_subnet 172.28.0.0/24 {RESERVED}"
-    )
-    assert [m.split(";")[0] for m in failures[1:]] == [
-        'n3: faunadb_address is "172.28.0.1"',
-        'n4: faunadb_address is "172.28.0.255"',
-    ]
-    assert pf.faunadb_check_address_in_subnet(nodes[:1] + nodes[4:]) == []
+# The rules on container-mode nodes: every failing node is named, service-mode nodes are left out.
+@pytest.mark.parametrize(
+    ("check", "variable", "bad", "first"),
+    [
+        (
+            pf.faunadb_check_address_in_subnet,
+            "faunadb_address",
+            ["10.0.0.5", "172.28.0.1", "172.28.0.255"],
+            'n2: faunadb_address is "10.0.0.5"; in container mode it must be an address inside'
+            f" faunadb_network_subnet 172.28.0.0/24 {RESERVED}",
+        ),
+        (
+            pf.faunadb_check_container,
+            "faunadb_container",
+            ["node/2", "n@1", "x"],
+            'n2: faunadb_container (the inventory hostname unless set) is "node/2"; Docker'
+            " allows at least 2 characters, a letter or digit first, then letters, digits, '_',"
+            " '.' or '-'.",
+        ),
+    ],
+)
+def test_container_mode_rule_names_each_failing_node(check, variable, bad, first):
+    nodes = [node(), *(node(f"n{i}", **{variable: value}) for i, value in enumerate(bad, 2))]
+    service = node("s1", faunadb_deploy_mode="service", **{variable: bad[0]})
+    failures = check([*nodes, service])
+    assert failures[0] == first
+    assert [m.split(":")[0] for m in failures] == [f"n{i}" for i in range(2, len(bad) + 2)]
+    assert check([nodes[0], service]) == []
 
 
 @pytest.mark.parametrize(
@@ -155,26 +165,6 @@ def test_small_and_v6_subnets_keep_what_docker_keeps(subnet, address, reserved):
     nodes = [node(faunadb_network_subnet=subnet, faunadb_address=address)]
     (msg,) = pf.faunadb_check_address_in_subnet(nodes)
     assert msg.endswith(f"faunadb_network_subnet {subnet} other than {reserved}.")
-
-
-def test_container():
-    nodes = [
-        node(),
-        node("n2", faunadb_container="node/2"),
-        node("n@1", faunadb_container="n@1"),
-        node("n4", faunadb_container="x"),
-        node("n5", faunadb_container="a b", faunadb_deploy_mode="service"),
-    ]
-    failures = pf.faunadb_check_container(nodes)
-    assert failures[1] == (
-        'n@1: faunadb_container (the inventory hostname unless set) is "n@1"; Docker allows at'
-        " least 2 characters, a letter or digit first, then letters, digits, '_', '.' or '-'."
-    )
-    assert [m.split(" (")[0] for m in failures] == [
-        "n2: faunadb_container",
-        "n@1: faunadb_container",
-        "n4: faunadb_container",
-    ]
 
 
 def test_network():
