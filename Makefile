@@ -42,15 +42,16 @@ unit:
 # so; with FAUNADB_REAL_TIER=required (CI) a missing release fails the run.
 real:
 	@if [ -n "$(FAUNADB_RELEASE)" ]; then \
-	  FAUNADB_RELEASE="$(abspath $(FAUNADB_RELEASE))" $(BIN)/pytest tests/real; \
+	  FAUNADB_RELEASE="$(abspath $(FAUNADB_RELEASE))" $(BIN)/pytest --durations=10 tests/real; \
 	elif [ "$$FAUNADB_REAL_TIER" = required ]; then \
 	  echo "real tier REQUIRED but no FaunaDB release: set FAUNADB_RELEASE=path/to/faunadb-VERSION.tar.gz" >&2; exit 1; \
 	else \
 	  echo "== real tier SKIPPED: no FaunaDB release (../shared/faunadb/faunadb-*.tar.gz or FAUNADB_RELEASE=...)"; \
 	fi
 
+# The slowest tests are listed at the end: where CI's time goes, run by run.
 integration:
-	$(BIN)/pytest tests/integration
+	$(BIN)/pytest --durations=15 tests/integration
 
 # Every benchmark in its smoke mode (bench/bench.py --smoke: one short run of each on
 # its own 3x1 cluster, removed at the end), so they keep working; it fails only when
