@@ -1,7 +1,8 @@
 # The database as the workload sees it, through the `faunadb` driver: the guarded
-# import of the driver, the classification of what a request raised (or a write
-# ping answered), the driver's client with its timeouts, FaunaSession (documents
-# and registers) and the factories Workload takes for its clients and its pings.
+# import of the driver, the client options the API modules share, the
+# classification of what a request raised (or a write ping answered), the
+# driver's client with its timeouts, FaunaSession (documents and registers) and
+# the factories Workload takes for its clients and its pings.
 """Chaos workload: the faunadb driver's client, and what its errors mean."""
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ PING_PATH = "/ping?scope=write"
 DETAIL_CHARS = 200  # a failed ping's detail; the whole body is no evidence worth keeping
 
 
-# -- classification ------------------------------------------------------------------
+# -- module options ------------------------------------------------------------------
 
 
 def client_argument_spec():
@@ -55,6 +56,9 @@ def client_argument_spec():
         validate_certs=dict(type="bool", default=True),
         verify_timeout=dict(type="float", default=60),
     )
+
+
+# -- classification ------------------------------------------------------------------
 
 
 def _never_sent(exc):

@@ -67,9 +67,8 @@ else
   [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
   # uv (from PyPI, into the venv) installs the same list in under half of
   # pip's time (2026-12-08: 21 s from empty caches against 49 s, both
-  # compiling bytecode);
-  # pip stays the fallback, and the one that reads pip.conf (a mirror,
-  # find-links). Bytecode is compiled at install: with PYTHONDONTWRITEBYTECODE
+  # compiling bytecode); pip stays the fallback, and the one that reads
+  # pip.conf (a mirror, find-links). Bytecode is compiled at install: with PYTHONDONTWRITEBYTECODE
   # set (as on these machines) nothing else writes it, and every Ansible
   # process then compiles what it imports (0.5 s more per `ansible` call).
   if "$venv/bin/pip" install -q "uv>=0.5,<1" >/dev/null 2>&1 &&
